@@ -1,0 +1,45 @@
+//===- Checkpoint.h - The module of wopt: one checkpoint --------*- C++ -*-===//
+#ifndef WOPT_IR_CHECKPOINT_H
+#define WOPT_IR_CHECKPOINT_H
+
+#include "wopt/IR/Value.h"
+#include <string>
+#include <vector>
+
+namespace wopt {
+
+class Checkpoint {
+public:
+  Checkpoint() = default;
+  explicit Checkpoint(ValuePtr Root) : Root(std::move(Root)) {}
+
+  const ValuePtr &root() const { return Root; }
+  void setRoot(ValuePtr R) { Root = std::move(R); }
+
+  /// The root dict when it is a state dict: a dict whose keys are all
+  /// strings and at least one of whose values is a tensor. Null otherwise
+  /// (a wrapper such as {'teacher': ..., 'iteration': ...}: run unwrap).
+  DictValue *stateDict() const;
+
+  /// Distinct storages reachable from the root, in first-use order
+  /// (depth-first, dict/sequence order).
+  std::vector<StorageRef> storages() const;
+  /// Calls F on every tensor reachable from the root, depth-first.
+  void forEachTensor(llvm::function_ref<void(TensorValue &)> F) const;
+
+  /// Where it came from.
+  std::string SourcePath;   ///< input file name as given
+  std::string Format;       ///< "torch-zip", "torch-legacy", "wir", ...
+  std::string FormatVersion;///< e.g. the zip's `version` record ("3")
+  std::string ByteOrder = "little";
+  std::string RecordPrefix; ///< zip record folder ("archive", "ck")
+  /// Keeps the input mapped as long as the IR lives.
+  std::shared_ptr<SourceFile> Source;
+
+private:
+  ValuePtr Root;
+};
+
+} // namespace wopt
+
+#endif

@@ -1,0 +1,42 @@
+//===- DType.h - Element types of tensors and storages ---------*- C++ -*-===//
+//
+// Every element type torch can serialize. One table (DTypes.def) is the
+// single source of truth for the text-IR spelling, the torch names, the
+// safetensors names and the element size.
+//
+//===----------------------------------------------------------------------===//
+#ifndef WOPT_IR_DTYPE_H
+#define WOPT_IR_DTYPE_H
+
+#include "llvm/ADT/StringRef.h"
+#include <cstdint>
+#include <optional>
+
+namespace wopt {
+
+enum class DType : uint8_t {
+#define WOPT_DTYPE(ENUM, TEXT, SIZE, TORCH, STORAGE, SAFETENSORS) ENUM,
+#include "wopt/IR/DTypes.def"
+};
+
+/// Size of one element in bytes.
+unsigned dtypeSize(DType T);
+/// Text-IR spelling: "f32", "bf16", "i64", "bool", "c64", "f8e4m3fn", ...
+llvm::StringRef dtypeName(DType T);
+std::optional<DType> parseDTypeName(llvm::StringRef Name);
+/// torch attribute name: "float32", "bfloat16", "int64", "bool", ...
+llvm::StringRef dtypeTorchName(DType T);
+std::optional<DType> dtypeFromTorchName(llvm::StringRef Name);
+/// Legacy typed storage class ("FloatStorage"); empty when the dtype has none
+/// (new dtypes are saved through UntypedStorage + _rebuild_tensor_v3).
+llvm::StringRef dtypeStorageName(DType T);
+std::optional<DType> dtypeFromStorageName(llvm::StringRef Name);
+/// safetensors spelling ("F32"); empty when safetensors has none.
+llvm::StringRef dtypeSafetensorsName(DType T);
+std::optional<DType> dtypeFromSafetensorsName(llvm::StringRef Name);
+bool isFloatingPoint(DType T);
+bool isComplex(DType T);
+
+} // namespace wopt
+
+#endif

@@ -1,0 +1,36 @@
+//===- StateDict.h - Safe edits of a state dict -----------------*- C++ -*-===//
+//
+// The operations every renaming pass needs, done once and checked once: no
+// pass may ever silently produce two entries with the same name.
+//
+//===----------------------------------------------------------------------===//
+#ifndef WOPT_IR_STATEDICT_H
+#define WOPT_IR_STATEDICT_H
+
+#include "wopt/IR/Value.h"
+#include "llvm/Support/Error.h"
+
+namespace wopt {
+
+/// Renames the string keys of D. Map returns the new key, or nullopt to keep
+/// the key. Tensors renamed get a provenance step (PassName, old, new).
+/// Fails without changing anything when two entries would end with the same
+/// key; the error names both keys as they were before the pass and, for
+/// tensors, their provenance. NumRenamed (optional) counts changed keys.
+llvm::Error
+renameKeys(DictValue &D,
+           llvm::function_ref<std::optional<std::string>(llvm::StringRef)> Map,
+           llvm::StringRef PassName, unsigned *NumRenamed = nullptr);
+
+/// Removes the entries for which Pred is true, keeping the order of the
+/// rest. Returns how many were removed.
+unsigned eraseIf(DictValue &D,
+                 llvm::function_ref<bool(const DictEntry &)> Pred);
+
+/// Total bytes of the tensor data below V (each tensor's own numel * size;
+/// shared storages are not deduplicated).
+uint64_t tensorBytes(const Value &V);
+
+} // namespace wopt
+
+#endif

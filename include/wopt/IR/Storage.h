@@ -1,0 +1,96 @@
+//===- Storage.h - Tensor storages and the files they live in --*- C++ -*-===//
+//
+// A Storage is the byte buffer behind one or more tensors. Imported storages
+// are slices of a read-only mapping of the input file (zero copy); a pass that
+// changes data gives the storage bytes it owns; a storage parsed from text
+// with its data elided has no bytes at all.
+//
+//===----------------------------------------------------------------------===//
+#ifndef WOPT_IR_STORAGE_H
+#define WOPT_IR_STORAGE_H
+
+#include "wopt/IR/DType.h"
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace wopt {
+
+/// An input file mapped read-only. Storages keep it alive; the open
+/// descriptor lets exporters copy ranges kernel-side (copy_file_range).
+class SourceFile {
+public:
+  /// Maps Path ("-" reads stdin into memory). The error names the file.
+  static llvm::Expected<std::shared_ptr<SourceFile>> open(llvm::StringRef Path);
+  /// Wraps bytes already in memory (tests, stdin). FD is -1.
+  static std::shared_ptr<SourceFile>
+  fromBuffer(std::unique_ptr<llvm::MemoryBuffer> Buffer, llvm::StringRef Name);
+  ~SourceFile();
+
+  llvm::StringRef path() const { return Path; }
+  llvm::ArrayRef<uint8_t> bytes() const {
+    return {reinterpret_cast<const uint8_t *>(Buffer->getBufferStart()),
+            Buffer->getBufferSize()};
+  }
+  uint64_t size() const { return Buffer->getBufferSize(); }
+  /// Open read-only descriptor, or -1 when the bytes did not come from a file.
+  int fd() const { return FD; }
+
+private:
+  SourceFile() = default;
+  std::string Path;
+  std::unique_ptr<llvm::MemoryBuffer> Buffer;
+  int FD = -1;
+};
+
+class Storage {
+public:
+  enum class DataKind { Elided, Mapped, Owned };
+
+  /// Bytes [Offset, Offset + NumBytes) of Source. The caller has checked the
+  /// range (asserted here).
+  static std::shared_ptr<Storage> mapped(std::string Key, DType ElemType,
+                                         std::shared_ptr<SourceFile> Source,
+                                         uint64_t Offset, uint64_t NumBytes);
+  static std::shared_ptr<Storage> owned(std::string Key, DType ElemType,
+                                        std::vector<uint8_t> Bytes);
+  static std::shared_ptr<Storage> elided(std::string Key, DType ElemType,
+                                         uint64_t NumBytes);
+
+  /// The key the file gave it ("0", "1", ...); exporters may renumber.
+  const std::string &key() const { return Key; }
+  void setKey(std::string K) { Key = std::move(K); }
+  /// The element type of the storage as recorded in the file (the class of a
+  /// typed storage; UInt8 for an UntypedStorage).
+  DType elementType() const { return ElemType; }
+  void setElementType(DType T) { ElemType = T; }
+  uint64_t numBytes() const { return NumBytes; }
+  DataKind kind() const { return Kind; }
+  bool hasData() const { return Kind != DataKind::Elided; }
+  /// The bytes (empty when elided). Touching them faults mapped pages in.
+  llvm::ArrayRef<uint8_t> bytes() const;
+  /// For mapped storages: the file and the byte offset in it.
+  const std::shared_ptr<SourceFile> &source() const { return Source; }
+  uint64_t sourceOffset() const { return SourceOffset; }
+  /// Replaces the data with bytes the IR owns (a data-changing pass).
+  void setOwnedBytes(std::vector<uint8_t> Bytes);
+
+private:
+  Storage() = default;
+  std::string Key;
+  DType ElemType = DType::UInt8;
+  uint64_t NumBytes = 0;
+  DataKind Kind = DataKind::Elided;
+  std::shared_ptr<SourceFile> Source;
+  uint64_t SourceOffset = 0;
+  std::vector<uint8_t> Owned;
+};
+
+using StorageRef = std::shared_ptr<Storage>;
+
+} // namespace wopt
+
+#endif

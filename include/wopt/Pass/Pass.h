@@ -1,0 +1,210 @@
+//===- Pass.h - The pass base class, options and statistics ----*- C++ -*-===//
+#ifndef WOPT_PASS_PASS_H
+#define WOPT_PASS_PASS_H
+
+#include "wopt/IR/Checkpoint.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/raw_ostream.h"
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace wopt {
+
+class Pass;
+
+/// What the registry knows of a pass before making one.
+struct PassInfo {
+  llvm::StringRef Argument; ///< "flatten-chunks"
+  llvm::StringRef Summary;  ///< one line, for --help
+  std::function<std::unique_ptr<Pass>(const PassInfo &)> Factory;
+};
+
+/// A typed pass option. Options register themselves with their pass.
+class OptionBase {
+public:
+  OptionBase(Pass &P, llvm::StringRef Name, llvm::StringRef Help);
+  virtual ~OptionBase() = default;
+  llvm::StringRef name() const { return Name; }
+  llvm::StringRef help() const { return Help; }
+  /// "string", "int", "bool", "list"
+  virtual llvm::StringRef typeName() const = 0;
+  /// Parses Text into the option. The error says what was expected
+  /// ("expected an integer, got 'x'"); the caller adds the place.
+  virtual llvm::Error parse(llvm::StringRef Text) = 0;
+  /// The value as pipeline text would spell it (quoted where needed).
+  virtual std::string print() const = 0;
+  bool wasSet() const { return Set; }
+
+protected:
+  bool Set = false;
+
+private:
+  std::string Name, Help;
+};
+
+template <typename T> class Option;
+
+template <> class Option<std::string> : public OptionBase {
+public:
+  Option(Pass &P, llvm::StringRef Name, llvm::StringRef Help,
+         std::string Default = "")
+      : OptionBase(P, Name, Help), V(std::move(Default)) {}
+  llvm::StringRef typeName() const override { return "string"; }
+  llvm::Error parse(llvm::StringRef Text) override;
+  std::string print() const override;
+  const std::string &operator*() const { return V; }
+  const std::string *operator->() const { return &V; }
+  operator llvm::StringRef() const { return V; }
+  void setValue(std::string S) { V = std::move(S); Set = true; }
+
+private:
+  std::string V;
+};
+
+template <> class Option<int64_t> : public OptionBase {
+public:
+  Option(Pass &P, llvm::StringRef Name, llvm::StringRef Help, int64_t D = 0)
+      : OptionBase(P, Name, Help), V(D) {}
+  llvm::StringRef typeName() const override { return "int"; }
+  llvm::Error parse(llvm::StringRef Text) override;
+  std::string print() const override;
+  int64_t operator*() const { return V; }
+  operator int64_t() const { return V; }
+
+private:
+  int64_t V;
+};
+
+template <> class Option<bool> : public OptionBase {
+public:
+  Option(Pass &P, llvm::StringRef Name, llvm::StringRef Help, bool D = false)
+      : OptionBase(P, Name, Help), V(D) {}
+  llvm::StringRef typeName() const override { return "bool"; }
+  /// true/false/1/0; an empty value ("{ema}") means true.
+  llvm::Error parse(llvm::StringRef Text) override;
+  std::string print() const override;
+  bool operator*() const { return V; }
+  operator bool() const { return V; }
+
+private:
+  bool V;
+};
+
+/// A comma-separated list of strings: `also=a,b`. Repeating the option
+/// appends (`rule=a rule=b`).
+class ListOption : public OptionBase {
+public:
+  ListOption(Pass &P, llvm::StringRef Name, llvm::StringRef Help)
+      : OptionBase(P, Name, Help) {}
+  llvm::StringRef typeName() const override { return "list"; }
+  llvm::Error parse(llvm::StringRef Text) override;
+  std::string print() const override;
+  const std::vector<std::string> &operator*() const { return V; }
+  const std::vector<std::string> *operator->() const { return &V; }
+  auto begin() const { return V.begin(); }
+  auto end() const { return V.end(); }
+  bool empty() const { return V.empty(); }
+
+private:
+  std::vector<std::string> V;
+};
+
+/// A counter a pass reports with -pass-statistics.
+class Statistic {
+public:
+  Statistic(Pass &P, llvm::StringRef Name, llvm::StringRef Desc);
+  llvm::StringRef name() const { return Name; }
+  llvm::StringRef desc() const { return Desc; }
+  uint64_t value() const { return V; }
+  Statistic &operator++() { ++V; return *this; }
+  Statistic &operator+=(uint64_t N) { V += N; return *this; }
+  void operator=(uint64_t N) { V = N; }
+
+private:
+  std::string Name, Desc;
+  uint64_t V = 0;
+};
+
+/// A remark or warning a pass emits about a tensor or the whole checkpoint.
+struct Diagnostic {
+  enum class Severity { Remark, Warning };
+  Severity Sev;
+  std::string PassArgument;
+  std::string Message;
+  std::string Subject;    ///< the key concerned, "" for the whole checkpoint
+  Provenance Origin;      ///< where the subject came from (may be empty)
+};
+using DiagnosticHandler = std::function<void(const Diagnostic &)>;
+
+class Pass {
+public:
+  explicit Pass(const PassInfo &Info) : Info(Info) {}
+  virtual ~Pass();
+  Pass(const Pass &) = delete;
+  Pass &operator=(const Pass &) = delete;
+
+  llvm::StringRef argument() const { return Info.Argument; }
+  llvm::StringRef summary() const { return Info.Summary; }
+  /// Longer help: what it does, when to use it (for --help-pass / docs).
+  virtual llvm::StringRef description() const { return ""; }
+
+  /// Runs on the checkpoint. Input problems are Errors, never asserts.
+  virtual llvm::Error run(Checkpoint &C) = 0;
+
+  /// Sets option Name from pipeline text. Errors: "unknown option 'x' for
+  /// pass 'p'", or the option's parse error.
+  llvm::Error setOption(llvm::StringRef Name, llvm::StringRef Text);
+  const std::vector<OptionBase *> &options() const { return Options; }
+  const std::vector<Statistic *> &statistics() const { return Stats; }
+  /// `arg{opt=val ...}` with the options that were set.
+  void printAsTextualPipeline(llvm::raw_ostream &OS) const;
+
+  void setDiagnosticHandler(DiagnosticHandler H) { Handler = std::move(H); }
+
+protected:
+  /// Emits a remark about a tensor (or, with T null, the checkpoint).
+  void remark(llvm::StringRef Key, const TensorValue *T, const llvm::Twine &Msg);
+  void warning(llvm::StringRef Key, const TensorValue *T, const llvm::Twine &Msg);
+  /// The shared error for passes that need a state dict at the root:
+  /// "pass 'p' needs a state dict at the root; run unwrap first" plus a
+  /// note naming the root's keys.
+  llvm::Error needsStateDict(const Checkpoint &C) const;
+  /// An error "pass 'p': <Msg>".
+  llvm::Error error(const llvm::Twine &Msg) const;
+
+private:
+  friend class OptionBase;
+  friend class Statistic;
+  const PassInfo &Info;
+  std::vector<OptionBase *> Options;
+  std::vector<Statistic *> Stats;
+  DiagnosticHandler Handler;
+};
+
+/// Verification against a manifest found mismatches: the driver exits 1,
+/// not 2. The message is the full report.
+class VerificationFailure : public llvm::ErrorInfo<VerificationFailure> {
+public:
+  static char ID;
+  explicit VerificationFailure(std::string Report) : Report(std::move(Report)) {}
+  void log(llvm::raw_ostream &OS) const override { OS << Report; }
+  std::error_code convertToErrorCode() const override;
+  const std::string &report() const { return Report; }
+
+private:
+  std::string Report;
+};
+
+} // namespace wopt
+
+/// Defines the factory Passes.def names for CLASS (a class in an anonymous
+/// namespace with a `CLASS(const PassInfo &)` constructor).
+#define WOPT_DEFINE_PASS_FACTORY(NAME, CLASS)                                  \
+  std::unique_ptr<wopt::Pass> wopt::create##NAME##Pass(const PassInfo &Info) { \
+    return std::make_unique<CLASS>(Info);                                      \
+  }
+
+#endif

@@ -1,0 +1,49 @@
+//===- PassRegistry.h - Passes, named pipelines, pipeline text --*- C++ -*-===//
+#ifndef WOPT_PASS_PASSREGISTRY_H
+#define WOPT_PASS_PASSREGISTRY_H
+
+#include "wopt/Pass/Pass.h"
+#include "llvm/ADT/StringMap.h"
+#include <vector>
+
+namespace wopt {
+
+class PassManager;
+
+/// A named pipeline: pipeline text plus a summary. Options given to it
+/// (`dinov2-eval{manifest=m.json}`) are forwarded: `manifest=` and the
+/// verify-against-manifest options append that pass.
+struct PipelineInfo {
+  llvm::StringRef Name;
+  llvm::StringRef Text;
+  llvm::StringRef Summary;
+};
+
+/// One registry, filled explicitly (no static constructors).
+class PassRegistry {
+public:
+  void registerPass(PassInfo Info);
+  void registerPipeline(PipelineInfo Info);
+  const PassInfo *lookupPass(llvm::StringRef Arg) const;
+  const PipelineInfo *lookupPipeline(llvm::StringRef Name) const;
+  /// In registration order.
+  const std::vector<PassInfo> &passes() const { return Passes; }
+  const std::vector<PipelineInfo> &pipelines() const { return Pipelines; }
+
+  /// Parses pipeline text (`a{k=v k2=v2},b,named`) and appends the passes to
+  /// PM. Names resolve to named pipelines first, then passes. Errors are
+  /// "<what is wrong>" followed by the text and a caret line under the
+  /// offending character.
+  llvm::Error parsePipeline(llvm::StringRef Text, PassManager &PM) const;
+
+private:
+  std::vector<PassInfo> Passes;
+  std::vector<PipelineInfo> Pipelines;
+};
+
+/// The process-wide registry tools use. Libraries never fill it themselves.
+PassRegistry &getGlobalPassRegistry();
+
+} // namespace wopt
+
+#endif

@@ -1,0 +1,51 @@
+//===- Serialization.h - Reading and writing checkpoint files ---*- C++ -*-===//
+//
+// The entry points the driver and library users call. Formats are detected
+// from content on import and chosen by name or file extension on export.
+//
+//===----------------------------------------------------------------------===//
+#ifndef WOPT_SERIALIZATION_SERIALIZATION_H
+#define WOPT_SERIALIZATION_SERIALIZATION_H
+
+#include "wopt/IR/Checkpoint.h"
+#include "llvm/Support/Error.h"
+#include <memory>
+
+namespace wopt {
+
+enum class FileFormat {
+  Unknown,
+  TorchZip,     ///< torch.save (PyTorch >= 1.6)
+  TorchLegacy,  ///< torch.save(_use_new_zipfile_serialization=False)
+  TorchScript,  ///< a zip with constants.pkl: refused
+  TextIR,       ///< .wir
+  Safetensors,
+  FlatBuffers,  ///< .wopt
+};
+
+llvm::StringRef formatName(FileFormat F);
+/// Looks at the first bytes (and, for zips, the record names).
+FileFormat detectFormat(llvm::ArrayRef<uint8_t> Bytes);
+
+/// Maps Path and imports it. Errors start with the file name:
+/// "in.pth: data.pkl: opcode 0xff at byte 1234 is not a pickle opcode".
+llvm::Expected<std::unique_ptr<Checkpoint>> importFile(llvm::StringRef Path);
+
+/// Export formats; Summary and Manifest are views, not checkpoints.
+enum class EmitKind { Text, Torch, Safetensors, FlatBuffers, Summary, Manifest };
+std::optional<EmitKind> parseEmitKind(llvm::StringRef Name);
+/// From the extension of Path (.pth/.pt/.bin -> Torch, .wir -> Text, ...).
+std::optional<EmitKind> emitKindForPath(llvm::StringRef Path);
+
+/// Limits that bound the work and memory an untrusted file can cause.
+struct ReaderLimits {
+  uint64_t MaxStackDepth = 1u << 20;
+  uint64_t MaxMemoSize = 1u << 24;
+  uint64_t MaxNesting = 1000;
+  uint64_t MaxOpcodes = 1ull << 31;
+  uint64_t MaxValueNodes = 1ull << 26;
+};
+
+} // namespace wopt
+
+#endif

@@ -1,0 +1,30 @@
+//===- Torch.h - PyTorch .pth import and export -----------------*- C++ -*-===//
+#ifndef WOPT_SERIALIZATION_TORCH_H
+#define WOPT_SERIALIZATION_TORCH_H
+
+#include "wopt/IR/Checkpoint.h"
+#include "wopt/Serialization/Serialization.h"
+
+namespace wopt {
+
+/// Imports a torch.save zip or legacy file already mapped in Source.
+llvm::Expected<std::unique_ptr<Checkpoint>>
+importTorch(std::shared_ptr<SourceFile> Source, const ReaderLimits &Limits = {});
+
+struct TorchExportOptions {
+  /// Record folder; empty: the output file's base name without extension,
+  /// as torch.save does ("archive" when writing to stdout).
+  std::string RecordPrefix;
+  /// Show a progress bar on stderr (the driver sets it for terminals).
+  bool Progress = false;
+};
+
+/// Writes C as a torch zip checkpoint to Path, atomically ("-" is stdout).
+/// Storage bytes are streamed from the input mapping. Fails, leaving no
+/// file, when a reachable storage has elided data.
+llvm::Error exportTorch(const Checkpoint &C, llvm::StringRef Path,
+                        const TorchExportOptions &Opts = {});
+
+} // namespace wopt
+
+#endif

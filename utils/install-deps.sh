@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages wopt needs, only those that are missing.
+set -euo pipefail
+
+PACKAGES=(
+  cmake ninja-build g++ make python3
+  llvm-19-dev llvm-19-tools
+  libflatbuffers-dev flatbuffers-compiler
+  libgtest-dev
+  python3-torch python3-numpy
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "wopt: installing missing Debian packages: ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "wopt: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
