@@ -9,6 +9,7 @@
 
 #include "wopt/IR/Checkpoint.h"
 #include "llvm/Support/Error.h"
+#include "llvm/Support/raw_ostream.h"
 #include <memory>
 
 namespace wopt {
@@ -36,6 +37,10 @@ enum class EmitKind { Text, Torch, Safetensors, FlatBuffers, Summary, Manifest }
 std::optional<EmitKind> parseEmitKind(llvm::StringRef Name);
 /// From the extension of Path (.pth/.pt/.bin -> Torch, .wir -> Text, ...).
 std::optional<EmitKind> emitKindForPath(llvm::StringRef Path);
+
+/// The -emit=summary view: tensor count, bytes, dtypes, top-level
+/// structure, opaque globals found.
+void writeSummary(const Checkpoint &C, llvm::raw_ostream &OS);
 
 /// Limits that bound the work and memory an untrusted file can cause.
 struct ReaderLimits {
