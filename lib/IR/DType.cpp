@@ -1,0 +1,84 @@
+//===- DType.cpp - Element type tables ------------------------------------===//
+#include "wopt/IR/DType.h"
+
+using namespace wopt;
+using llvm::StringRef;
+
+namespace {
+struct DTypeRow {
+  DType Type;
+  StringRef Text;
+  unsigned Size;
+  StringRef Torch;
+  StringRef Storage;
+  StringRef Safetensors;
+};
+
+const DTypeRow Rows[] = {
+#define WOPT_DTYPE(ENUM, TEXT, SIZE, TORCH, STORAGE, ST)                       \
+  {DType::ENUM, TEXT, SIZE, TORCH, STORAGE, ST},
+#include "wopt/IR/DTypes.def"
+};
+
+const DTypeRow &row(DType T) { return Rows[static_cast<unsigned>(T)]; }
+
+/// The row whose column Field equals Name; empty names never match.
+std::optional<DType> findBy(StringRef DTypeRow::*Field, StringRef Name) {
+  if (Name.empty())
+    return std::nullopt;
+  for (const DTypeRow &R : Rows)
+    if (R.*Field == Name)
+      return R.Type;
+  return std::nullopt;
+}
+} // namespace
+
+unsigned wopt::dtypeSize(DType T) { return row(T).Size; }
+StringRef wopt::dtypeName(DType T) { return row(T).Text; }
+std::optional<DType> wopt::parseDTypeName(StringRef N) {
+  return findBy(&DTypeRow::Text, N);
+}
+StringRef wopt::dtypeTorchName(DType T) { return row(T).Torch; }
+std::optional<DType> wopt::dtypeFromTorchName(StringRef N) {
+  // torch also exposes aliases: torch.float is float32, torch.half float16...
+  static const std::pair<StringRef, DType> Aliases[] = {
+      {"float", DType::Float32},   {"double", DType::Float64},
+      {"half", DType::Float16},    {"long", DType::Int64},
+      {"int", DType::Int32},       {"short", DType::Int16},
+      {"cfloat", DType::Complex64}, {"cdouble", DType::Complex128},
+      {"chalf", DType::Complex32},
+  };
+  for (const auto &A : Aliases)
+    if (A.first == N)
+      return A.second;
+  return findBy(&DTypeRow::Torch, N);
+}
+StringRef wopt::dtypeStorageName(DType T) { return row(T).Storage; }
+std::optional<DType> wopt::dtypeFromStorageName(StringRef N) {
+  return findBy(&DTypeRow::Storage, N);
+}
+StringRef wopt::dtypeSafetensorsName(DType T) { return row(T).Safetensors; }
+std::optional<DType> wopt::dtypeFromSafetensorsName(StringRef N) {
+  return findBy(&DTypeRow::Safetensors, N);
+}
+
+bool wopt::isFloatingPoint(DType T) {
+  switch (T) {
+  case DType::Float16:
+  case DType::Float32:
+  case DType::Float64:
+  case DType::BFloat16:
+  case DType::Float8E5M2:
+  case DType::Float8E4M3FN:
+  case DType::Float8E5M2FNUZ:
+  case DType::Float8E4M3FNUZ:
+    return true;
+  default:
+    return false;
+  }
+}
+
+bool wopt::isComplex(DType T) {
+  return T == DType::Complex32 || T == DType::Complex64 ||
+         T == DType::Complex128;
+}

@@ -1,0 +1,109 @@
+//===- StateDict.cpp - Safe edits of a state dict -------------------------===//
+#include "wopt/IR/StateDict.h"
+#include "llvm/ADT/StringMap.h"
+
+using namespace wopt;
+using namespace llvm;
+
+/// "'old' (origin...)" for one side of a collision.
+static std::string describe(const DictEntry &E, StringRef OldKey) {
+  std::string S;
+  raw_string_ostream OS(S);
+  OS << "'" << OldKey << "'";
+  if (auto *T = dyn_cast<TensorValue>(E.Val.get())) {
+    if (!T->provenance().empty()) {
+      OS << " from ";
+      T->provenance().print(OS);
+    }
+  }
+  return S;
+}
+
+Error wopt::renameKeys(
+    DictValue &D, function_ref<std::optional<std::string>(StringRef)> Map,
+    StringRef PassName, unsigned *NumRenamed) {
+  std::vector<DictEntry> &Entries = D.entries();
+  // Compute every new key first so that a collision changes nothing.
+  std::vector<std::optional<std::string>> NewKeys(Entries.size());
+  StringMap<size_t> Owner;
+  std::string Collisions;
+  unsigned NumCollisions = 0;
+  for (size_t I = 0; I < Entries.size(); ++I) {
+    std::optional<StringRef> Old = Entries[I].keyString();
+    if (!Old)
+      continue;
+    if (std::optional<std::string> New = Map(*Old); New && *New != *Old)
+      NewKeys[I] = std::move(New);
+    StringRef Final = NewKeys[I] ? StringRef(*NewKeys[I]) : *Old;
+    auto [It, Inserted] = Owner.try_emplace(Final, I);
+    if (Inserted)
+      continue;
+    if (++NumCollisions > 8)
+      continue;
+    size_t J = It->second;
+    Collisions += "\nnote: '" + Final.str() + "' would be the name of both " +
+                  describe(Entries[J], *Entries[J].keyString()) + " and " +
+                  describe(Entries[I], *Old);
+  }
+  if (NumCollisions) {
+    std::string Msg = "renaming would give " + std::to_string(NumCollisions) +
+                      " entr" + (NumCollisions == 1 ? "y" : "ies") +
+                      " a name another entry already has" + Collisions;
+    if (NumCollisions > 8)
+      Msg += "\nnote: and " + std::to_string(NumCollisions - 8) + " more";
+    return createStringError(inconvertibleErrorCode(), Msg);
+  }
+  unsigned Count = 0;
+  for (size_t I = 0; I < Entries.size(); ++I) {
+    if (!NewKeys[I])
+      continue;
+    std::string Old = Entries[I].keyString()->str();
+    if (auto *T = dyn_cast<TensorValue>(Entries[I].Val.get()))
+      T->provenance().addRename(PassName, Old, *NewKeys[I]);
+    Entries[I].Key = makeStr(*NewKeys[I]);
+    ++Count;
+  }
+  if (NumRenamed)
+    *NumRenamed = Count;
+  return Error::success();
+}
+
+unsigned wopt::eraseIf(DictValue &D,
+                       function_ref<bool(const DictEntry &)> Pred) {
+  std::vector<DictEntry> &Entries = D.entries();
+  size_t Before = Entries.size();
+  Entries.erase(std::remove_if(Entries.begin(), Entries.end(),
+                               [&](const DictEntry &E) { return Pred(E); }),
+                Entries.end());
+  return Before - Entries.size();
+}
+
+static uint64_t entriesBytes(const std::vector<DictEntry> &Entries) {
+  uint64_t N = 0;
+  for (const DictEntry &E : Entries)
+    N += tensorBytes(*E.Val);
+  return N;
+}
+
+uint64_t wopt::tensorBytes(const Value &V) {
+  if (auto *T = dyn_cast<TensorValue>(&V))
+    return T->numel().value_or(0) * dtypeSize(T->dtype());
+  if (auto *S = dyn_cast<SequenceValue>(&V)) {
+    uint64_t N = 0;
+    for (const ValuePtr &E : S->elements())
+      N += tensorBytes(*E);
+    return N;
+  }
+  if (auto *D = dyn_cast<DictValue>(&V))
+    return entriesBytes(D->entries());
+  if (auto *O = dyn_cast<OpaqueValue>(&V)) {
+    uint64_t N = entriesBytes(O->DictItems);
+    for (const ValuePtr *P : {&O->Args, &O->Kwargs, &O->State})
+      if (*P)
+        N += tensorBytes(**P);
+    for (const ValuePtr &E : O->ListItems)
+      N += tensorBytes(*E);
+    return N;
+  }
+  return 0;
+}

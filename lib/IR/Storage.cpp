@@ -1,0 +1,113 @@
+//===- Storage.cpp - Storages and mapped source files ---------------------===//
+#include "wopt/IR/Storage.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Process.h"
+#include <cassert>
+#include <unistd.h>
+
+using namespace wopt;
+using namespace llvm;
+
+Expected<std::shared_ptr<SourceFile>> SourceFile::open(StringRef Path) {
+  std::shared_ptr<SourceFile> F(new SourceFile());
+  F->Path = Path.str();
+  if (Path == "-") {
+    auto Buf = MemoryBuffer::getSTDIN();
+    if (!Buf)
+      return createStringError(Buf.getError(),
+                               "<stdin>: cannot read: " + Buf.getError().message());
+    F->Buffer = std::move(*Buf);
+    return F;
+  }
+  int FD;
+  if (std::error_code EC = sys::fs::openFileForRead(Path, FD))
+    return createStringError(EC, Path + ": cannot open: " + EC.message());
+  sys::fs::file_status Status;
+  if (std::error_code EC = sys::fs::status(FD, Status)) {
+    ::close(FD);
+    return createStringError(EC, Path + ": cannot stat: " + EC.message());
+  }
+  if (Status.type() == sys::fs::file_type::directory_file) {
+    ::close(FD);
+    return createStringError(inconvertibleErrorCode(),
+                             Path + ": is a directory");
+  }
+  // Not volatile, no null terminator: large files are mapped, not read.
+  auto Buf = MemoryBuffer::getOpenFile(sys::fs::convertFDToNativeFile(FD), Path,
+                                       Status.getSize(),
+                                       /*RequiresNullTerminator=*/false);
+  if (!Buf) {
+    ::close(FD);
+    return createStringError(Buf.getError(),
+                             Path + ": cannot map: " + Buf.getError().message());
+  }
+  F->Buffer = std::move(*Buf);
+  F->FD = FD;
+  return F;
+}
+
+std::shared_ptr<SourceFile>
+SourceFile::fromBuffer(std::unique_ptr<MemoryBuffer> Buffer, StringRef Name) {
+  std::shared_ptr<SourceFile> F(new SourceFile());
+  F->Path = Name.str();
+  F->Buffer = std::move(Buffer);
+  return F;
+}
+
+SourceFile::~SourceFile() {
+  if (FD >= 0)
+    ::close(FD);
+}
+
+std::shared_ptr<Storage> Storage::mapped(std::string Key, DType ElemType,
+                                         std::shared_ptr<SourceFile> Source,
+                                         uint64_t Offset, uint64_t NumBytes) {
+  assert(Source && Offset <= Source->size() &&
+         NumBytes <= Source->size() - Offset && "unchecked storage range");
+  std::shared_ptr<Storage> S(new Storage());
+  S->Key = std::move(Key);
+  S->ElemType = ElemType;
+  S->NumBytes = NumBytes;
+  S->Kind = DataKind::Mapped;
+  S->Source = std::move(Source);
+  S->SourceOffset = Offset;
+  return S;
+}
+
+std::shared_ptr<Storage> Storage::owned(std::string Key, DType ElemType,
+                                        std::vector<uint8_t> Bytes) {
+  std::shared_ptr<Storage> S(new Storage());
+  S->Key = std::move(Key);
+  S->ElemType = ElemType;
+  S->setOwnedBytes(std::move(Bytes));
+  return S;
+}
+
+std::shared_ptr<Storage> Storage::elided(std::string Key, DType ElemType,
+                                         uint64_t NumBytes) {
+  std::shared_ptr<Storage> S(new Storage());
+  S->Key = std::move(Key);
+  S->ElemType = ElemType;
+  S->NumBytes = NumBytes;
+  return S;
+}
+
+ArrayRef<uint8_t> Storage::bytes() const {
+  switch (Kind) {
+  case DataKind::Elided:
+    return {};
+  case DataKind::Owned:
+    return Owned;
+  case DataKind::Mapped:
+    return Source->bytes().slice(SourceOffset, NumBytes);
+  }
+  llvm_unreachable("bad storage kind");
+}
+
+void Storage::setOwnedBytes(std::vector<uint8_t> Bytes) {
+  Owned = std::move(Bytes);
+  NumBytes = Owned.size();
+  Kind = DataKind::Owned;
+  Source.reset();
+  SourceOffset = 0;
+}

@@ -1,0 +1,1 @@
+// Placeholder so the build configures; its owner replaces it.

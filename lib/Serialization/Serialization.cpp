@@ -1,0 +1,124 @@
+//===- Serialization.cpp - Format detection and dispatch ------------------===//
+#include "wopt/Serialization/Serialization.h"
+#include "wopt/IR/TextIR.h"
+#include "wopt/Serialization/Torch.h"
+#include "llvm/ADT/StringSwitch.h"
+#include "llvm/Support/Endian.h"
+#include "llvm/Support/Path.h"
+
+using namespace wopt;
+using namespace llvm;
+
+StringRef wopt::formatName(FileFormat F) {
+  switch (F) {
+  case FileFormat::Unknown:
+    return "unknown";
+  case FileFormat::TorchZip:
+    return "torch-zip";
+  case FileFormat::TorchLegacy:
+    return "torch-legacy";
+  case FileFormat::TorchScript:
+    return "torchscript";
+  case FileFormat::TextIR:
+    return "wir";
+  case FileFormat::Safetensors:
+    return "safetensors";
+  case FileFormat::FlatBuffers:
+    return "wopt-flatbuffers";
+  }
+  llvm_unreachable("bad format");
+}
+
+/// torch.save's legacy format starts with pickle protocol 2 and the magic
+/// number 0x1950a86a20f9469cfc6c as a 10-byte LONG1.
+static bool isLegacyTorch(StringRef S) {
+  return S.starts_with(StringRef("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20"
+                                 "\x6a\xa8\x50\x19",
+                                 14));
+}
+
+/// safetensors: u64 header length, then a JSON object.
+static bool isSafetensors(StringRef S) {
+  if (S.size() < 10)
+    return false;
+  uint64_t N = support::endian::read64le(S.data());
+  return N >= 2 && N <= S.size() - 8 && S[8] == '{';
+}
+
+FileFormat wopt::detectFormat(ArrayRef<uint8_t> Bytes) {
+  StringRef S(reinterpret_cast<const char *>(Bytes.data()), Bytes.size());
+  if (S.starts_with("PK\x03\x04") || S.starts_with("PK\x05\x06"))
+    return FileFormat::TorchZip; // importTorch refuses TorchScript archives
+  if (isLegacyTorch(S))
+    return FileFormat::TorchLegacy;
+  if (S.size() >= 8 && S.substr(4, 4) == "WOPT")
+    return FileFormat::FlatBuffers;
+  if (isSafetensors(S))
+    return FileFormat::Safetensors;
+  if (looksLikeTextIR(S))
+    return FileFormat::TextIR;
+  return FileFormat::Unknown;
+}
+
+static Expected<std::unique_ptr<Checkpoint>>
+importText(std::shared_ptr<SourceFile> Source) {
+  StringRef Text(reinterpret_cast<const char *>(Source->bytes().data()),
+                 Source->size());
+  auto C = parseCheckpoint(MemoryBufferRef(Text, Source->path()));
+  if (!C)
+    return C.takeError();
+  (*C)->SourcePath = Source->path().str();
+  (*C)->Format = "wir";
+  return C;
+}
+
+Expected<std::unique_ptr<Checkpoint>> wopt::importFile(StringRef Path) {
+  auto Source = SourceFile::open(Path);
+  if (!Source)
+    return Source.takeError();
+  std::shared_ptr<SourceFile> S = std::move(*Source);
+  switch (detectFormat(S->bytes())) {
+  case FileFormat::TorchZip:
+  case FileFormat::TorchLegacy:
+  case FileFormat::TorchScript:
+    return importTorch(S);
+  case FileFormat::TextIR:
+    return importText(S);
+  case FileFormat::Safetensors:
+  case FileFormat::FlatBuffers:
+    return createStringError(inconvertibleErrorCode(),
+                             Path + ": reading " +
+                                 formatName(detectFormat(S->bytes())) +
+                                 " files is not available in this build");
+  case FileFormat::Unknown:
+    break;
+  }
+  if (S->size() == 0)
+    return createStringError(inconvertibleErrorCode(), Path + ": file is empty");
+  return createStringError(
+      inconvertibleErrorCode(),
+      Path + ": not a checkpoint wopt can read (expected a torch.save zip or "
+             "legacy file, or .wir text)");
+}
+
+std::optional<EmitKind> wopt::parseEmitKind(StringRef Name) {
+  return StringSwitch<std::optional<EmitKind>>(Name)
+      .Cases("text", "wir", EmitKind::Text)
+      .Cases("torch", "pth", EmitKind::Torch)
+      .Case("safetensors", EmitKind::Safetensors)
+      .Cases("flatbuffers", "wopt", EmitKind::FlatBuffers)
+      .Case("summary", EmitKind::Summary)
+      .Case("manifest", EmitKind::Manifest)
+      .Default(std::nullopt);
+}
+
+std::optional<EmitKind> wopt::emitKindForPath(StringRef Path) {
+  StringRef Ext = sys::path::extension(Path);
+  return StringSwitch<std::optional<EmitKind>>(Ext.lower())
+      .Cases(".pth", ".pt", ".bin", ".ckpt", ".tar", EmitKind::Torch)
+      .Case(".wir", EmitKind::Text)
+      .Case(".safetensors", EmitKind::Safetensors)
+      .Case(".wopt", EmitKind::FlatBuffers)
+      .Case(".json", EmitKind::Manifest)
+      .Default(std::nullopt);
+}
