@@ -1,0 +1,375 @@
+#!/usr/bin/python3
+"""wopt against the Python recipe and `cp`, on synthetic DINOv2 checkpoints.
+
+    bench.py WOPT [--size vitb,vitl] [--runs 3] [--json PATH] [--cache DIR] [--no-wopt]
+
+For each size: make the teacher checkpoint once (cached, see make_checkpoint.py),
+warm the page cache by reading it, run every contestant once untimed and
+check that wopt's output is tensor-identical to the Python recipe's, then run
+the contestants alternating (A B C D E, A B C D E, ...) `--runs` times each:
+
+  export  wopt -pass-pipeline=dinov2-eval IN -o OUT
+  export  python_recipe.py IN OUT               torch.load -> rename -> torch.save
+  export  cp IN OUT                             the physical limit of writing a file
+  verify  wopt -pass-pipeline='dinov2-eval{manifest=M}' IN     (no output)
+  verify  python_verify.py IN M                 torch.load -> rename -> compare
+
+Wall time is measured here (perf_counter around the process); peak RSS comes
+from /usr/bin/time (%M, the child's ru_maxrss).  Outputs are deleted and
+`sync` runs before every run, outside the timing.  Prints Markdown tables
+(medians, ratios, targets) and writes all raw numbers as JSON.
+Exit status: 0 when every run succeeded and the outputs were identical.
+"""
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRCROOT = os.path.dirname(os.path.dirname(HERE))
+PYTHON = os.environ.get("WOPT_PYTHON", "/usr/bin/python3")
+GNU_TIME = "/usr/bin/time"
+MiB = 1 << 20
+
+# Benchmark goals (docs/Performance.md), checked for every size but tiny.
+TARGET_EXPORT_VS_CP = 1.25
+TARGET_EXPORT_VS_PYTHON = 0.2
+TARGET_EXPORT_RSS_MIB = 64
+TARGET_VERIFY_S = 0.050
+FLAT_RSS_MIB = 8        # peak RSS may grow at most this much from the smallest size
+FLAT_VERIFY_S = 0.010   # verify time may grow at most this much
+
+
+def default_cache():
+    if os.environ.get("WOPT_BENCH_CACHE"):
+        return os.environ["WOPT_BENCH_CACHE"]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "wopt-bench")
+
+
+def log(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+def file_sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def ensure_input(size, cache):
+    """Make (once) the checkpoint and its manifest; regenerate when the
+    generator changed since."""
+    stem = os.path.join(cache, "dinov2-%s14" % size if size != "tiny" else "dinov2-tiny")
+    pth, manifest, stamp = stem + ".pth", stem + ".manifest.json", stem + ".stamp"
+    want = file_sha(os.path.join(HERE, "make_checkpoint.py"))
+    have = open(stamp).read().strip() if os.path.exists(stamp) else ""
+    if have != want or not (os.path.exists(pth) and os.path.exists(manifest)):
+        log("generating %s (once; cached in %s)" % (os.path.basename(pth), cache))
+        t0 = time.perf_counter()
+        subprocess.run([PYTHON, os.path.join(HERE, "make_checkpoint.py"), "--size", size,
+                        "--manifest", manifest, pth], check=True)
+        log("generated in %.1f s" % (time.perf_counter() - t0))
+        with open(stamp, "w") as f:
+            f.write(want + "\n")
+    return pth, manifest
+
+
+def warm(path):
+    """Read a file once so every contestant starts from a warm page cache."""
+    with open(path, "rb", buffering=0) as f:
+        while f.read(16 * MiB):
+            pass
+
+
+def contestants(wopt, inp, manifest, outdir, with_wopt):
+    """(name, task, command, output path or None, expected exit code)."""
+    out = lambda n: os.path.join(outdir, n + ".pth")  # noqa: E731
+    rows = []
+    if with_wopt:
+        rows.append(("wopt", "export", [wopt, "-pass-pipeline=dinov2-eval", inp, "-o", out("wopt")],
+                     out("wopt")))
+    rows.append(("python", "export", [PYTHON, os.path.join(HERE, "python_recipe.py"), inp,
+                                      out("python")], out("python")))
+    rows.append(("cp", "export", ["cp", inp, out("cp")], out("cp")))
+    if with_wopt:
+        rows.append(("wopt", "verify",
+                     [wopt, "-pass-pipeline=dinov2-eval{manifest=%s}" % manifest, inp], None))
+    rows.append(("python", "verify", [PYTHON, os.path.join(HERE, "python_verify.py"), inp,
+                                      manifest], None))
+    return rows
+
+
+def run_once(cmd, out, errfile):
+    """Run cmd; return (wall seconds, peak RSS KiB or None, exit code, output bytes)."""
+    if out and os.path.exists(out):
+        os.unlink(out)
+    os.sync()
+    timed = cmd
+    rssfile = None
+    if os.access(GNU_TIME, os.X_OK):
+        fd, rssfile = tempfile.mkstemp(prefix="rss-")
+        os.close(fd)
+        timed = [GNU_TIME, "-f", "%M", "-o", rssfile] + cmd
+    with open(errfile, "wb") as err:
+        t0 = time.perf_counter()
+        rc = subprocess.call(timed, stdout=subprocess.DEVNULL, stderr=err)
+        wall = time.perf_counter() - t0
+    rss = None
+    if rssfile:
+        lines = open(rssfile).read().split()
+        os.unlink(rssfile)
+        rss = int(lines[-1]) if lines and lines[-1].isdigit() else None
+    size = os.path.getsize(out) if out and os.path.exists(out) else None
+    return wall, rss, rc, size
+
+
+def tail(path, n=8):
+    try:
+        return "".join(open(path, errors="replace").readlines()[-n:]).rstrip()
+    except OSError:
+        return ""
+
+
+def bench_size(size, args, cache):
+    inp, manifest = ensure_input(size, cache)
+    outdir = os.path.join(cache, "out")
+    os.makedirs(outdir, exist_ok=True)
+    errfile = os.path.join(outdir, "stderr.txt")
+    rows = contestants(args.wopt, inp, manifest, outdir, not args.no_wopt)
+    warm(inp)
+    warm(manifest)
+    if not args.no_wopt:
+        warm(args.wopt)
+    res = {"input": inp, "input_bytes": os.path.getsize(inp), "manifest": manifest,
+           "runs": args.runs, "contestants": [], "failures": []}
+
+    # Untimed round: every contestant must succeed; wopt == Python, bit for bit.
+    log("%s: check round" % size)
+    for name, task, cmd, out in rows:
+        wall, rss, rc, nbytes = run_once(cmd, out, errfile)
+        if rc != 0:
+            msg = "%s %s exited %d: %s\n%s" % (name, task, rc, " ".join(cmd), tail(errfile))
+            log("FAILED: " + msg)
+            res["failures"].append(msg)
+    if not args.no_wopt:
+        a, b = os.path.join(outdir, "wopt.pth"), os.path.join(outdir, "python.pth")
+        if os.path.exists(a) and os.path.exists(b):
+            p = subprocess.run([PYTHON, os.path.join(HERE, "compare_outputs.py"), a, b],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            res["identical"] = p.returncode == 0
+            res["compare"] = p.stdout.strip()
+            log(p.stdout.strip())
+        else:
+            res["identical"] = False
+            res["compare"] = "no output to compare"
+        if not res["identical"]:
+            res["failures"].append("wopt and Python outputs differ: " + res["compare"])
+
+    # Timed rounds, alternating.
+    samples = {(n, t): [] for n, t, _, _ in rows}
+    for r in range(args.runs):
+        log("%s: round %d/%d" % (size, r + 1, args.runs))
+        for name, task, cmd, out in rows:
+            wall, rss, rc, nbytes = run_once(cmd, out, errfile)
+            samples[(name, task)].append({"wall_s": wall, "maxrss_kib": rss, "rc": rc,
+                                          "output_bytes": nbytes})
+    for name, task, cmd, out in rows:
+        if out and os.path.exists(out) and not args.keep_outputs:
+            os.unlink(out)
+        s = samples[(name, task)]
+        ok = [x for x in s if x["rc"] == 0]
+        rss = [x["maxrss_kib"] for x in s if x["maxrss_kib"] is not None]
+        res["contestants"].append({
+            "name": name, "task": task, "command": cmd, "samples": s,
+            "ok": len(ok) == len(s),
+            "median_s": statistics.median(x["wall_s"] for x in s) if s else None,
+            "min_s": min(x["wall_s"] for x in s) if s else None,
+            "max_s": max(x["wall_s"] for x in s) if s else None,
+            "peak_rss_mib": max(rss) / 1024 if rss else None,
+            "output_bytes": next((x["output_bytes"] for x in s if x["output_bytes"]), None),
+        })
+    return res
+
+
+def find(res, name, task):
+    return next((c for c in res["contestants"] if c["name"] == name and c["task"] == task), None)
+
+
+def ratio(a, b):
+    if not a or not b or not a["ok"] or not b["ok"]:
+        return None
+    return a["median_s"] / b["median_s"]
+
+
+def fmt_s(s):
+    return "—" if s is None else ("%.0f ms" % (s * 1e3) if s < 1 else "%.2f s" % s)
+
+
+def fmt_x(x):
+    return "—" if x is None else "%.2f×" % x
+
+
+def fmt_mib(m):
+    return "—" if m is None else "%.1f MiB" % m
+
+
+def fmt_bytes(b):
+    return "—" if b is None else ("%.2f GB" % (b / 1e9) if b >= 1e8 else "%.1f MB" % (b / 1e6))
+
+
+LABELS = {
+    ("wopt", "export"): "`wopt -pass-pipeline=dinov2-eval in.pth -o out.pth`",
+    ("python", "export"): "Python recipe (`python_recipe.py`)",
+    ("cp", "export"): "`cp in.pth out.pth`",
+    ("wopt", "verify"): "`wopt -pass-pipeline='dinov2-eval{manifest=M}' in.pth`",
+    ("python", "verify"): "Python verify (`python_verify.py`)",
+}
+
+
+def table(size, res):
+    lines = ["### %s: %s, input %s, %d runs each (alternating), warm cache" % (
+        size, os.path.basename(res["input"]), fmt_bytes(res["input_bytes"]), res["runs"]), "",
+        "| task | contestant | median wall | min – max | peak RSS | output | vs cp | vs Python |",
+        "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for c in res["contestants"]:
+        key = (c["name"], c["task"])
+        vs_cp = ratio(c, find(res, "cp", "export")) if c["task"] == "export" else None
+        vs_py = ratio(c, find(res, "python", c["task"])) if c["name"] != "python" else None
+        wall = fmt_s(c["median_s"]) if c["ok"] else "FAILED"
+        lines.append("| %s | %s | %s | %s – %s | %s | %s | %s | %s |" % (
+            c["task"], LABELS[key], wall, fmt_s(c["min_s"]), fmt_s(c["max_s"]),
+            fmt_mib(c["peak_rss_mib"]), fmt_bytes(c["output_bytes"]),
+            "1.00×" if key == ("cp", "export") else fmt_x(vs_cp),
+            "1.00×" if c["name"] == "python" else fmt_x(vs_py)))
+    if "identical" in res:
+        lines += ["", "wopt output vs Python recipe output: " +
+                  ("**tensor-identical** (%s)" % res["compare"].replace("compare_outputs: ", "")
+                   if res["identical"] else "**DIFFERENT**: " + res["compare"])]
+    return "\n".join(lines)
+
+
+def targets(results):
+    """[(goal, measured, met)] for the sizes that count (not tiny)."""
+    out = []
+    real = [(s, r) for s, r in results if s != "tiny"]
+    for size, res in real:
+        we, wv = find(res, "wopt", "export"), find(res, "wopt", "verify")
+        if not we:
+            continue
+        x = ratio(we, find(res, "cp", "export"))
+        out.append(("%s export ≤ %.2f× cp" % (size, TARGET_EXPORT_VS_CP), fmt_x(x),
+                    x is not None and x <= TARGET_EXPORT_VS_CP))
+        x = ratio(we, find(res, "python", "export"))
+        out.append(("%s export ≤ %.2f× Python" % (size, TARGET_EXPORT_VS_PYTHON), fmt_x(x),
+                    x is not None and x <= TARGET_EXPORT_VS_PYTHON))
+        m = we["peak_rss_mib"]
+        out.append(("%s export peak RSS ≤ %d MiB" % (size, TARGET_EXPORT_RSS_MIB), fmt_mib(m),
+                    m is not None and m <= TARGET_EXPORT_RSS_MIB))
+        if wv:
+            out.append(("%s verify-only ≤ %d ms" % (size, TARGET_VERIFY_S * 1e3),
+                        fmt_s(wv["median_s"]) if wv["ok"] else "FAILED",
+                        wv["ok"] and wv["median_s"] <= TARGET_VERIFY_S))
+    if len(real) >= 2:
+        ex = [(s, find(r, "wopt", "export")) for s, r in real]
+        ex = [(s, c) for s, c in ex if c and c["peak_rss_mib"] is not None]
+        if len(ex) >= 2:
+            lo, hi = ex[0], ex[-1]
+            d = hi[1]["peak_rss_mib"] - lo[1]["peak_rss_mib"]
+            out.append(("export peak RSS flat (%s → %s grows ≤ %d MiB)" % (lo[0], hi[0], FLAT_RSS_MIB),
+                        "%+.1f MiB" % d, d <= FLAT_RSS_MIB))
+        vf = [(s, find(r, "wopt", "verify")) for s, r in real]
+        vf = [(s, c) for s, c in vf if c and c["ok"]]
+        if len(vf) >= 2:
+            d = vf[-1][1]["median_s"] - vf[0][1]["median_s"]
+            out.append(("verify-only flat (%s → %s grows ≤ %d ms)" % (vf[0][0], vf[-1][0], FLAT_VERIFY_S * 1e3),
+                        "%+.1f ms" % (d * 1e3), d <= FLAT_VERIFY_S))
+    return out
+
+
+def machine():
+    def cmd(c):
+        try:
+            return subprocess.run(c, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                  text=True).stdout.strip()
+        except OSError:
+            return ""
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                if l.startswith("model name")), platform.processor())
+    return {"cpus": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
+            "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30), 1),
+            "torch": cmd([PYTHON, "-c", "import torch; print(torch.__version__)"]),
+            "cp": cmd(["cp", "--version"]).split("\n")[0],
+            "wopt_commit": cmd(["git", "-C", SRCROOT, "rev-parse", "--short", "HEAD"]),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %z")}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("wopt", help="path to the wopt binary")
+    ap.add_argument("--size", default="vitb,vitl",
+                    help="comma-separated: tiny, vitb, vitl, vitg (default vitb,vitl)")
+    ap.add_argument("--runs", type=int, default=3, help="timed runs per contestant (default 3)")
+    ap.add_argument("--cache", default=default_cache(), help="checkpoints and outputs (default %(default)s)")
+    ap.add_argument("--json", help="write results here (default CACHE/results.json)")
+    ap.add_argument("--no-wopt", action="store_true", help="baselines only (cp, Python)")
+    ap.add_argument("--keep-outputs", action="store_true", help="keep the last outputs in CACHE/out")
+    args = ap.parse_args()
+    sizes = [s for s in args.size.split(",") if s]
+    for s in sizes:
+        if s not in ("tiny", "vitb", "vitl", "vitg"):
+            ap.error("unknown size '%s'" % s)
+    if not args.no_wopt:
+        if not os.access(args.wopt, os.X_OK):
+            ap.error("%s is not an executable wopt (build it first, or pass --no-wopt)" % args.wopt)
+        args.wopt = os.path.abspath(args.wopt)
+    os.makedirs(args.cache, exist_ok=True)
+    args.json = args.json or os.path.join(args.cache, "results.json")
+
+    info = machine()
+    info["loadavg_start"] = os.getloadavg()
+    t0 = time.perf_counter()
+    results = [(s, bench_size(s, args, args.cache)) for s in sizes]
+    info["loadavg_end"] = os.getloadavg()
+    info["bench_seconds"] = round(time.perf_counter() - t0, 1)
+
+    print("## wopt benchmark (%s, %d CPUs, %s GiB, Linux %s, torch %s, wopt %s)" % (
+        info["cpu"], info["cpus"], info["mem_gib"], info["kernel"], info["torch"], info["wopt_commit"]))
+    print()
+    print("Load average %.2f at start, %.2f at end (1 min); benchmark took %.0f s." % (
+        info["loadavg_start"][0], info["loadavg_end"][0], info["bench_seconds"]))
+    for size, res in results:
+        print()
+        print(table(size, res))
+    goals = targets(results)
+    if goals:
+        print()
+        print("### Targets")
+        print()
+        print("| goal | measured | |")
+        print("|---|---:|---|")
+        for goal, measured, met in goals:
+            print("| %s | %s | %s |" % (goal, measured, "met" if met else "**missed**"))
+    failures = [f for _, r in results for f in r["failures"]]
+    failures += ["%s %s %s: a timed run failed" % (s, c["name"], c["task"])
+                 for s, r in results for c in r["contestants"] if not c["ok"]]
+    for f in failures:
+        print("\nFAILURE: " + f)
+    with open(args.json, "w") as f:
+        json.dump({"machine": info, "sizes": dict(results),
+                   "targets": [{"goal": g, "measured": m, "met": ok} for g, m, ok in goals],
+                   "failures": failures}, f, indent=1)
+    log("results written to " + args.json)
+    if not os.access(GNU_TIME, os.X_OK):
+        log("note: %s missing (Debian package `time`): no peak RSS" % GNU_TIME)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
