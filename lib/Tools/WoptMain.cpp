@@ -1,1 +1,650 @@
-// Placeholder so the build configures; its owner replaces it.
+//===- WoptMain.cpp - The driver's logic as a library --------------------===//
+//
+// The command line is parsed here by hand, from a table built inside
+// woptMain: llvm::cl would register options process-wide and its --help
+// would show every option the LLVM dylib carries, while this driver's help
+// has to teach the pipeline syntax and list the registered passes.
+//
+//===----------------------------------------------------------------------===//
+#include "wopt/Tools/WoptMain.h"
+#include "wopt/IR/TextIR.h"
+#include "wopt/IR/Verifier.h"
+#include "wopt/Manifest/Manifest.h"
+#include "wopt/Pass/PassManager.h"
+#include "wopt/Serialization/Serialization.h"
+#include "wopt/Serialization/Torch.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Process.h"
+#include "llvm/Support/raw_ostream.h"
+#include <functional>
+
+using namespace wopt;
+using llvm::Error;
+using llvm::Expected;
+using llvm::StringRef;
+
+namespace {
+
+constexpr StringRef Usage = "wopt [options] <input> [-o <output>]";
+constexpr uint64_t DefaultPrintDataLimit = 4096;
+
+struct DriverOptions {
+  std::string Input;
+  std::optional<std::string> Output;
+  std::string Pipeline;
+  std::optional<std::string> Emit;
+  bool PrintData = false;
+  std::optional<uint64_t> PrintDataLimit;
+  bool PrintProvenance = false;
+  bool SplitInputFile = false;
+  bool Remarks = false;
+  bool DumpPipeline = false;
+  InstrumentationOptions Instr;
+  bool Help = false;
+  std::optional<std::string> HelpPass;
+};
+
+/// One command-line option. Flags take no value; the others take one, as
+/// `-name=value` or `-name value`.
+struct OptionSpec {
+  StringRef Name;
+  StringRef MetaVar; ///< empty for a flag
+  StringRef Group;
+  StringRef Help;
+  std::function<Error(DriverOptions &, StringRef)> Apply;
+};
+
+Error usageError(const llvm::Twine &Msg) {
+  return llvm::createStringError(Msg.str());
+}
+
+/// Adds comma-separated pass names to Set.
+void addNames(llvm::StringSet<> &Set, StringRef List) {
+  llvm::SmallVector<StringRef, 4> Names;
+  List.split(Names, ',', -1, /*KeepEmpty=*/false);
+  for (StringRef N : Names)
+    Set.insert(N.trim());
+}
+
+std::vector<OptionSpec> buildOptionTable() {
+  using O = DriverOptions &;
+  auto Flag = [](bool DriverOptions::*M) {
+    return [M](O D, StringRef) {
+      D.*M = true;
+      return Error::success();
+    };
+  };
+  auto InstrFlag = [](bool InstrumentationOptions::*M) {
+    return [M](O D, StringRef) {
+      D.Instr.*M = true;
+      return Error::success();
+    };
+  };
+  return {
+      {"o", "file", "Input and output",
+       "Write the result to <file> ('-' for stdout), atomically",
+       [](O D, StringRef V) {
+         D.Output = V.str();
+         return Error::success();
+       }},
+      {"emit", "kind", "Input and output",
+       "Output format: text, torch, safetensors, flatbuffers, summary, "
+       "manifest (default: from the -o extension, else text)",
+       [](O D, StringRef V) {
+         D.Emit = V.str();
+         return Error::success();
+       }},
+      {"split-input-file", "", "Input and output",
+       "Split a .wir input at '// -----' lines and process each part on its "
+       "own",
+       Flag(&DriverOptions::SplitInputFile)},
+      {"pass-pipeline", "pipeline", "Pipeline",
+       "The passes to run, e.g. 'unwrap{key=teacher},rename{rule=a=>b}'",
+       [](O D, StringRef V) {
+         D.Pipeline = V.str();
+         return Error::success();
+       }},
+      {"dump-pass-pipeline", "", "Pipeline",
+       "Print the parsed pipeline to stderr before running it",
+       Flag(&DriverOptions::DumpPipeline)},
+      {"print-data", "", "Printing",
+       "Print tensor data inline for storages up to -print-data-limit bytes",
+       Flag(&DriverOptions::PrintData)},
+      {"print-data-limit", "N", "Printing",
+       "Largest storage, in bytes, whose data is printed (implies "
+       "-print-data; default 4096)",
+       [](O D, StringRef V) -> Error {
+         uint64_t N;
+         if (V.getAsInteger(10, N))
+           return usageError("-print-data-limit expects a number of bytes, "
+                             "got '" +
+                             V + "'");
+         D.PrintDataLimit = N;
+         return Error::success();
+       }},
+      {"print-provenance", "", "Printing",
+       "Print each tensor's origin and rename history",
+       Flag(&DriverOptions::PrintProvenance)},
+      {"remarks", "", "Printing", "Print the remarks passes make to stderr",
+       Flag(&DriverOptions::Remarks)},
+      {"print-ir-before", "pass", "Instrumentation",
+       "Print the IR before each run of these passes (comma-separated)",
+       [](O D, StringRef V) {
+         addNames(D.Instr.PrintBefore, V);
+         return Error::success();
+       }},
+      {"print-ir-after", "pass", "Instrumentation",
+       "Print the IR after each run of these passes (comma-separated)",
+       [](O D, StringRef V) {
+         addNames(D.Instr.PrintAfter, V);
+         return Error::success();
+       }},
+      {"print-ir-after-all", "", "Instrumentation",
+       "Print the IR after every pass",
+       InstrFlag(&InstrumentationOptions::PrintAfterAll)},
+      {"print-ir-after-change", "", "Instrumentation",
+       "Print the IR after every pass that changed it",
+       InstrFlag(&InstrumentationOptions::PrintAfterChange)},
+      {"time-passes", "", "Instrumentation",
+       "Report the wall time of each pass and the total",
+       InstrFlag(&InstrumentationOptions::TimePasses)},
+      {"pass-statistics", "", "Instrumentation",
+       "Report the statistics of each pass",
+       InstrFlag(&InstrumentationOptions::PassStatistics)},
+      {"verify-each", "", "Instrumentation", "Verify the IR after every pass",
+       InstrFlag(&InstrumentationOptions::VerifyEach)},
+      {"print-rename-table", "", "Instrumentation",
+       "Print old -> new for every tensor the pipeline renamed",
+       InstrFlag(&InstrumentationOptions::PrintRenameTable)},
+      {"help", "", "Help", "Print this help", Flag(&DriverOptions::Help)},
+      {"help-pass", "name", "Help",
+       "Describe a pass (its options and statistics) or a pipeline",
+       [](O D, StringRef V) {
+         D.HelpPass = V.str();
+         return Error::success();
+       }},
+  };
+}
+
+const OptionSpec *findSpec(llvm::ArrayRef<OptionSpec> Table, StringRef Name) {
+  for (const OptionSpec &S : Table)
+    if (S.Name == Name || (Name == "h" && S.Name == "help"))
+      return &S;
+  return nullptr;
+}
+
+std::string suggestOption(llvm::ArrayRef<OptionSpec> Table, StringRef Name) {
+  StringRef Best;
+  unsigned BestDist = 4;
+  for (const OptionSpec &S : Table) {
+    unsigned D = Name.edit_distance(S.Name, true, BestDist);
+    if (D < BestDist) {
+      BestDist = D;
+      Best = S.Name;
+    }
+  }
+  return Best.empty() ? "" : ("\nnote: did you mean '-" + Best + "'?").str();
+}
+
+Error parseArgs(int Argc, char **Argv, llvm::ArrayRef<OptionSpec> Table,
+                DriverOptions &D) {
+  bool OnlyPositional = false;
+  std::vector<StringRef> Positional;
+  for (int I = 1; I < Argc; ++I) {
+    StringRef Arg = Argv[I];
+    if (OnlyPositional || Arg == "-" || !Arg.starts_with("-")) {
+      Positional.push_back(Arg);
+      continue;
+    }
+    if (Arg == "--") {
+      OnlyPositional = true;
+      continue;
+    }
+    StringRef Body = Arg.drop_front(Arg.starts_with("--") ? 2 : 1);
+    auto [Name, Value] = Body.split('=');
+    bool HasValue = Body.contains('=');
+    const OptionSpec *S = findSpec(Table, Name);
+    if (!S)
+      return usageError("unknown option '" + Arg + "'" +
+                        suggestOption(Table, Name) +
+                        "\nnote: see 'wopt --help'");
+    if (S->MetaVar.empty() && HasValue)
+      return usageError("option '-" + Name + "' takes no value");
+    if (!S->MetaVar.empty() && !HasValue) {
+      if (I + 1 == Argc)
+        return usageError("option '-" + Name + "' needs a value: -" + Name +
+                          "=<" + S->MetaVar + ">");
+      Value = Argv[++I];
+    }
+    if (Error Err = S->Apply(D, Value))
+      return Err;
+  }
+  if (Positional.size() > 1)
+    return usageError("more than one input: '" + Positional[0] + "' and '" +
+                      Positional[1] + "'\nnote: usage: " + Usage);
+  if (!Positional.empty())
+    D.Input = Positional[0].str();
+  return Error::success();
+}
+
+//===----------------------------------------------------------------------===//
+// Help
+//===----------------------------------------------------------------------===//
+
+/// Greedy word wrap with a hanging indent.
+void printWrapped(llvm::raw_ostream &OS, StringRef Text, size_t Indent,
+                  size_t Column, size_t Width = 80) {
+  llvm::SmallVector<StringRef, 32> Words;
+  Text.split(Words, ' ', -1, /*KeepEmpty=*/false);
+  size_t Col = Column;
+  bool First = true;
+  for (StringRef W : Words) {
+    if (!First && Col + 1 + W.size() > Width) {
+      OS << '\n' << std::string(Indent, ' ');
+      Col = Indent;
+    } else if (!First) {
+      OS << ' ';
+      ++Col;
+    }
+    OS << W;
+    Col += W.size();
+    First = false;
+  }
+  OS << '\n';
+}
+
+void printColumn(llvm::raw_ostream &OS, StringRef Left, StringRef Right,
+                 size_t Width = 28) {
+  OS << "  " << Left;
+  size_t Col = 2 + Left.size();
+  if (Col + 2 > Width) {
+    OS << '\n';
+    Col = 0;
+  }
+  OS << std::string(Width - Col, ' ');
+  printWrapped(OS, Right, Width, Width);
+}
+
+void printHelp(llvm::raw_ostream &OS, llvm::ArrayRef<OptionSpec> Table,
+               const PassRegistry &R) {
+  OS << "OVERVIEW: wopt - import a PyTorch checkpoint, repair it with a pass "
+        "pipeline, export it\n\n"
+     << "USAGE: " << Usage << "\n\n"
+     << "EXAMPLES:\n"
+     << "  wopt in.pth                                  print the text IR "
+        "(data elided)\n"
+     << "  wopt in.pth -pass-pipeline='rename{rule=module\\.(.*)=>$1}' "
+        "-o out.pth\n"
+     << "  wopt in.pth -pass-pipeline=dinov2-eval{manifest=m.json} "
+        "-emit=summary\n\n"
+     << "PIPELINES are comma-separated passes or named pipelines, each with "
+        "optional\n"
+     << "options in braces: 'a{k=v k2=v2},b'. Quote a value ('..' or \"..\") "
+        "or brace it\n"
+     << "({..}) when it holds blanks, commas or braces. Lists take "
+        "comma-separated items.\n";
+  StringRef Group;
+  for (const OptionSpec &S : Table) {
+    if (S.Group != Group) {
+      Group = S.Group;
+      OS << "\n" << Group.upper() << " OPTIONS:\n";
+    }
+    std::string Left = ("-" + S.Name).str();
+    if (!S.MetaVar.empty())
+      Left += (S.Name == "o" ? " <" : "=<") + S.MetaVar.str() + ">";
+    printColumn(OS, Left, S.Help);
+  }
+  OS << "\nPASSES (wopt --help-pass=<name> for options):\n";
+  for (const PassInfo &P : R.passes())
+    printColumn(OS, P.Argument, P.Summary);
+  OS << "\nPIPELINES (options manifest=, allow-missing=, allow-unexpected=, "
+        "prune-unexpected=,\nreport= append verify-against-manifest):\n";
+  if (R.pipelines().empty())
+    OS << "  (none registered)\n";
+  for (const PipelineInfo &P : R.pipelines())
+    printColumn(OS, P.Name, P.Summary);
+  OS << "\nEXIT CODES: 0 success, 1 verification found mismatches, 2 usage "
+        "error,\nunreadable input or any other failure.\n";
+}
+
+Error printPassHelp(llvm::raw_ostream &OS, StringRef Name,
+                    const PassRegistry &R) {
+  if (const PipelineInfo *P = R.lookupPipeline(Name)) {
+    OS << P->Name << " - " << P->Summary << "\n\nPipeline:\n  " << P->Text
+       << "\n\nOptions (forwarded to verify-against-manifest):\n"
+       << "  manifest, allow-missing, allow-unexpected, prune-unexpected, "
+          "report\n";
+    return Error::success();
+  }
+  const PassInfo *Info = R.lookupPass(Name);
+  if (!Info)
+    return usageError("unknown pass or pipeline '" + Name +
+                      "'\nnote: 'wopt --help' lists them");
+  std::unique_ptr<Pass> P = Info->Factory(*Info);
+  OS << P->argument() << " - " << P->summary() << "\n";
+  if (!P->description().empty()) {
+    OS << "\n  ";
+    printWrapped(OS, P->description(), 2, 2);
+  }
+  OS << "\nOptions:\n";
+  if (P->options().empty())
+    OS << "  (none)\n";
+  for (const OptionBase *O : P->options()) {
+    std::string Help = O->help().str();
+    std::string Default = O->print();
+    if (O->typeName() != "list" && !Default.empty())
+      Help += " (default: " + Default + ")";
+    printColumn(OS, (O->name() + "=<" + O->typeName() + ">").str(), Help);
+  }
+  OS << "\nStatistics (-pass-statistics):\n";
+  if (P->statistics().empty())
+    OS << "  (none)\n";
+  for (const Statistic *S : P->statistics())
+    printColumn(OS, S->name(), S->desc());
+  return Error::success();
+}
+
+//===----------------------------------------------------------------------===//
+// Diagnostics
+//===----------------------------------------------------------------------===//
+
+/// Prints `wopt: <severity>: [<input>: ]<message>`; the message's later
+/// lines (notes, carets) follow as they are.
+void printDiag(StringRef Severity, StringRef Input, StringRef Msg) {
+  auto [First, Rest] = Msg.split('\n');
+  std::string Head = First.str();
+  // "in.wir:3:5: error: x" from the text parser: one "error:" is enough.
+  size_t Dup = Head.find((Severity + ": ").str());
+  if (Dup != std::string::npos && Dup > 0 && Head[Dup - 1] == ' ')
+    Head.erase(Dup, Severity.size() + 2);
+  llvm::raw_ostream &OS = llvm::errs();
+  OS << "wopt: " << Severity << ": ";
+  bool Located = Input.empty() || StringRef(Head).starts_with(Input) ||
+                 (Input == "-" && StringRef(Head).starts_with("<stdin>"));
+  if (!Located)
+    OS << Input << ": ";
+  OS << Head << '\n';
+  if (!Rest.empty())
+    OS << Rest << '\n';
+  OS.flush();
+}
+
+/// Prints E and returns the exit code it calls for.
+int reportError(StringRef Input, Error E) {
+  int Code = 2;
+  llvm::handleAllErrors(
+      std::move(E),
+      [&](const VerificationFailure &V) {
+        Code = 1;
+        printDiag("error", Input, V.report());
+      },
+      [&](const llvm::ErrorInfoBase &Info) {
+        printDiag("error", Input, Info.message());
+      });
+  return Code;
+}
+
+DiagnosticHandler makeDiagnosticHandler(StringRef Input, bool Remarks) {
+  std::string In = Input.str();
+  return [In, Remarks](const Diagnostic &D) {
+    bool IsRemark = D.Sev == Diagnostic::Severity::Remark;
+    if (IsRemark && !Remarks)
+      return;
+    std::string Msg = D.PassArgument + ": ";
+    if (!D.Subject.empty())
+      Msg += "'" + D.Subject + "': ";
+    Msg += D.Message;
+    if (!D.Origin.empty()) {
+      Msg += "\nnote: '" + D.Subject + "' comes from ";
+      llvm::raw_string_ostream OS(Msg);
+      D.Origin.print(OS);
+    }
+    printDiag(IsRemark ? "remark" : "warning", In, Msg);
+  };
+}
+
+//===----------------------------------------------------------------------===//
+// Running
+//===----------------------------------------------------------------------===//
+
+class Driver {
+public:
+  Driver(const DriverOptions &Opts, const PassRegistry &R, EmitKind Kind)
+      : Opts(Opts), R(R), Kind(Kind) {
+    Print.InlineDataLimit = Opts.PrintDataLimit.value_or(
+        Opts.PrintData ? DefaultPrintDataLimit : 0);
+    Print.PrintProvenance = Opts.PrintProvenance;
+  }
+
+  /// Verifies the input, runs the pipeline on it.
+  Error process(Checkpoint &C) const;
+  /// Writes C as a stream format (text, summary, manifest) to OS.
+  Error emitToStream(const Checkpoint &C, llvm::raw_ostream &OS) const;
+  /// Exports one checkpoint to the output.
+  Error emit(const Checkpoint &C) const;
+  /// -split-input-file: every part through process + emitToStream.
+  int runSplit() const;
+
+private:
+  const DriverOptions &Opts;
+  const PassRegistry &R;
+  EmitKind Kind;
+  PrintOptions Print;
+};
+
+Error Driver::process(Checkpoint &C) const {
+  if (Error Err = verifyCheckpoint(C))
+    return usageError("invalid input: " + llvm::toString(std::move(Err)));
+  PassManager PM;
+  // The pipeline was checked before reading the input; a fresh copy per
+  // checkpoint keeps statistics per part with -split-input-file.
+  if (Error Err = R.parsePipeline(Opts.Pipeline, PM))
+    return Err;
+  InstrumentationOptions Instr = Opts.Instr;
+  Instr.IRPrinting = Print;
+  PM.setInstrumentation(std::move(Instr));
+  PM.setOutputStream(llvm::errs());
+  PM.setDiagnosticHandler(makeDiagnosticHandler(Opts.Input, Opts.Remarks));
+  return PM.run(C);
+}
+
+Error Driver::emitToStream(const Checkpoint &C, llvm::raw_ostream &OS) const {
+  switch (Kind) {
+  case EmitKind::Text:
+    printCheckpoint(C, OS, Print);
+    return Error::success();
+  case EmitKind::Summary:
+    writeSummary(C, OS);
+    return Error::success();
+  case EmitKind::Manifest:
+    return emitManifest(C, OS);
+  case EmitKind::Torch:
+  case EmitKind::Safetensors:
+  case EmitKind::FlatBuffers:
+    break;
+  }
+  llvm_unreachable("binary formats are not streamed");
+}
+
+StringRef outputPath(const DriverOptions &Opts) {
+  return Opts.Output ? StringRef(*Opts.Output) : StringRef("-");
+}
+
+Error Driver::emit(const Checkpoint &C) const {
+  if (Kind == EmitKind::Torch) {
+    TorchExportOptions TO;
+    TO.Progress = llvm::sys::Process::StandardErrIsDisplayed();
+    return exportTorch(C, outputPath(Opts), TO);
+  }
+  return llvm::writeToOutput(outputPath(Opts), [&](llvm::raw_ostream &OS) {
+    return emitToStream(C, OS);
+  });
+}
+
+/// Is Line a `// -----` separator (any number of dashes, at least five)?
+bool isSplitMarker(StringRef Line) {
+  Line = Line.trim();
+  if (!Line.consume_front("//"))
+    return false;
+  Line = Line.ltrim();
+  return Line.size() >= 5 && Line.find_first_not_of('-') == StringRef::npos;
+}
+
+/// Parts of Buffer with the line each starts at (1-based).
+std::vector<std::pair<StringRef, unsigned>> splitParts(StringRef Buffer) {
+  std::vector<std::pair<StringRef, unsigned>> Parts;
+  size_t Start = 0, Pos = 0;
+  unsigned Line = 1, StartLine = 1;
+  while (Pos < Buffer.size()) {
+    size_t EOL = Buffer.find('\n', Pos);
+    size_t Next = EOL == StringRef::npos ? Buffer.size() : EOL + 1;
+    if (isSplitMarker(Buffer.slice(Pos, Next))) {
+      Parts.push_back({Buffer.slice(Start, Pos), StartLine});
+      Start = Next;
+      StartLine = Line + 1;
+    }
+    Pos = Next;
+    ++Line;
+  }
+  Parts.push_back({Buffer.substr(Start), StartLine});
+  return Parts;
+}
+
+int Driver::runSplit() const {
+  auto Buf = llvm::MemoryBuffer::getFileOrSTDIN(Opts.Input, /*IsText=*/true);
+  if (!Buf)
+    return reportError(Opts.Input,
+                       usageError("cannot read '" + Opts.Input +
+                                  "': " + Buf.getError().message()));
+  std::string Output;
+  int Code = 0;
+  bool First = true;
+  for (auto [Text, Line] : splitParts((*Buf)->getBuffer())) {
+    if (!First)
+      Output += "// -----\n";
+    First = false;
+    // Blank lines in front keep the parser's line numbers those of the file.
+    std::string Padded = std::string(Line - 1, '\n') + Text.str();
+    auto PartBuf = llvm::MemoryBuffer::getMemBufferCopy(Padded, Opts.Input);
+    Expected<std::unique_ptr<Checkpoint>> C =
+        parseCheckpoint(PartBuf->getMemBufferRef());
+    Error Err = C ? Error::success() : C.takeError();
+    if (!Err) {
+      (*C)->SourcePath = Opts.Input;
+      (*C)->Format = "wir";
+      Err = process(**C);
+    }
+    if (!Err) {
+      llvm::raw_string_ostream OS(Output);
+      Err = emitToStream(**C, OS);
+    }
+    if (Err)
+      Code = std::max(Code, reportError(Opts.Input, std::move(Err)));
+  }
+  // A file is only written when every part succeeded; stdout shows what did.
+  if (Code && Opts.Output && *Opts.Output != "-")
+    return Code;
+  if (Error Err =
+          llvm::writeToOutput(outputPath(Opts), [&](llvm::raw_ostream &OS) {
+            OS << Output;
+            return Error::success();
+          }))
+    Code = std::max(Code, reportError(Opts.Input, std::move(Err)));
+  return Code;
+}
+
+StringRef emitName(EmitKind K) {
+  switch (K) {
+  case EmitKind::Text:
+    return "text";
+  case EmitKind::Torch:
+    return "torch";
+  case EmitKind::Safetensors:
+    return "safetensors";
+  case EmitKind::FlatBuffers:
+    return "flatbuffers";
+  case EmitKind::Summary:
+    return "summary";
+  case EmitKind::Manifest:
+    return "manifest";
+  }
+  llvm_unreachable("covered switch");
+}
+
+/// The output format, checked against what this build can write.
+Expected<EmitKind> chooseEmitKind(const DriverOptions &Opts) {
+  EmitKind Kind = EmitKind::Text;
+  if (Opts.Emit) {
+    std::optional<EmitKind> K = parseEmitKind(*Opts.Emit);
+    if (!K)
+      return usageError("unknown -emit kind '" + *Opts.Emit +
+                        "'\nnote: expected text, torch, safetensors, "
+                        "flatbuffers, summary or manifest");
+    Kind = *K;
+  } else if (Opts.Output && *Opts.Output != "-") {
+    Kind = emitKindForPath(*Opts.Output).value_or(EmitKind::Text);
+  }
+  if (Kind == EmitKind::Safetensors || Kind == EmitKind::FlatBuffers)
+    return usageError("-emit=" + emitName(Kind) +
+                      " is not available in this build");
+  if (Kind == EmitKind::Torch && !Opts.Output)
+    return usageError("-emit=torch needs -o <file> (-o - writes to stdout)");
+  if (Kind == EmitKind::Torch && Opts.SplitInputFile)
+    return usageError("-split-input-file writes text, summaries or "
+                      "manifests, not -emit=torch");
+  return Kind;
+}
+
+/// Everything before reading the input: a usage error costs no I/O.
+Expected<EmitKind> checkUsage(const DriverOptions &Opts,
+                              const PassRegistry &R) {
+  if (Opts.Input.empty())
+    return usageError("no input file\nnote: usage: " + Usage.str() +
+                      "\nnote: see 'wopt --help'");
+  Expected<EmitKind> Kind = chooseEmitKind(Opts);
+  if (!Kind)
+    return Kind.takeError();
+  PassManager PM;
+  if (Error Err = R.parsePipeline(Opts.Pipeline, PM))
+    return Err;
+  if (Opts.DumpPipeline) {
+    PM.printAsTextualPipeline(llvm::errs());
+    llvm::errs() << '\n';
+  }
+  return Kind;
+}
+
+} // namespace
+
+int wopt::woptMain(int Argc, char **Argv, const PassRegistry &Registry) {
+  std::vector<OptionSpec> Table = buildOptionTable();
+  DriverOptions Opts;
+  if (Error Err = parseArgs(Argc, Argv, Table, Opts))
+    return reportError("", std::move(Err));
+  if (Opts.Help) {
+    printHelp(llvm::outs(), Table, Registry);
+    return 0;
+  }
+  if (Opts.HelpPass) {
+    if (Error Err = printPassHelp(llvm::outs(), *Opts.HelpPass, Registry))
+      return reportError("", std::move(Err));
+    return 0;
+  }
+  Expected<EmitKind> Kind = checkUsage(Opts, Registry);
+  if (!Kind)
+    return reportError("", Kind.takeError());
+
+  Driver D(Opts, Registry, *Kind);
+  if (Opts.SplitInputFile)
+    return D.runSplit();
+  Expected<std::unique_ptr<Checkpoint>> C = importFile(Opts.Input);
+  if (!C)
+    return reportError(Opts.Input, C.takeError());
+  if (Error Err = D.process(**C))
+    return reportError(Opts.Input, std::move(Err));
+  if (Error Err = D.emit(**C))
+    return reportError(Opts.Input, std::move(Err));
+  return 0;
+}
