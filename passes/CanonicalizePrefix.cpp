@@ -1,0 +1,232 @@
+//===- CanonicalizePrefix.cpp - Strip, select and add key prefixes --------===//
+//
+// Wrappers leave prefixes on every key: `module.` (DataParallel/DDP, nested
+// as `module.module.`), `_orig_mod.` (torch.compile, possibly in the middle
+// of a key). Frameworks nest the model (`backbone.`). This pass strips, then
+// selects, then adds prefixes, and keeps `_metadata` module paths in step.
+//
+//===----------------------------------------------------------------------===//
+#include "PassUtils.h"
+#include "wopt/IR/StateDict.h"
+#include "wopt/Pass/Pass.h"
+#include "wopt/Passes/Passes.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringMap.h"
+
+using namespace llvm;
+
+namespace wopt {
+namespace {
+
+using namespace passutil;
+
+/// torch.compile's wrapper attribute: never a real module name, so it is
+/// removed wherever it appears as a whole component.
+constexpr StringLiteral OrigMod = "_orig_mod.";
+constexpr StringLiteral DDPModule = "module.";
+
+/// Removes every `_orig_mod.` component of Key.
+std::string stripOrigMod(StringRef Key) {
+  std::string Out;
+  for (StringRef Part : splitKey(Key)) {
+    if (Part == "_orig_mod")
+      continue;
+    if (!Out.empty())
+      Out += '.';
+    Out += Part;
+  }
+  // A key that was only "_orig_mod" stays as it was.
+  return Out.empty() ? Key.str() : Out;
+}
+
+/// Removes P from the front of Key as often as it is there.
+StringRef stripRepeated(StringRef Key, StringRef P) {
+  while (!P.empty() && Key.starts_with(P) && Key.size() > P.size())
+    Key = Key.drop_front(P.size());
+  return Key;
+}
+
+class CanonicalizePrefixPass : public Pass {
+public:
+  using Pass::Pass;
+
+  StringRef description() const override {
+    return "Strips wrapper prefixes (default: `module.` when every key has "
+           "it, repeated, and `_orig_mod.` anywhere), then keeps only the "
+           "keys under select=P and strips P, then prepends add=P. Module "
+           "paths in the state dict's _metadata follow.";
+  }
+
+  Error run(Checkpoint &C) override {
+    DictValue *SD = C.stateDict();
+    if (!SD)
+      return needsStateDict(C);
+    std::vector<std::string> Strips = stripList(*SD);
+    std::string Select = normalizePrefix(*SelectOpt);
+    std::string Add = normalizePrefix(*AddOpt);
+
+    if (!Select.empty())
+      if (Error E = checkSelectMatches(*SD, Strips, Select))
+        return E;
+
+    // Keys outside select= go first, reported by their first component.
+    if (!Select.empty())
+      dropUnselected(*SD, Strips, Select);
+
+    auto Map = [&](StringRef Key) -> std::optional<std::string> {
+      return transform(Key, Strips, Select, Add);
+    };
+    unsigned Renamed = 0;
+    if (Error E = renameKeys(*SD, Map, argument(), &Renamed))
+      return E;
+    NumRenamed += Renamed;
+    NumMetadata += rewriteModuleMetadata(*SD, [&](StringRef Path) {
+      return mapModulePath(Path,
+                           [&](StringRef P) -> std::optional<std::string> {
+                             // A module outside select= no longer exists; the
+                             // root of the selected module becomes "".
+                             std::string S = applyStrips(P, Strips);
+                             if (!Select.empty()) {
+                               if (!StringRef(S).starts_with(Select))
+                                 return std::nullopt;
+                               S = S.substr(Select.size());
+                             }
+                             return Add + S;
+                           });
+    });
+    return Error::success();
+  }
+
+private:
+  /// The prefixes to strip. Without strip=, `module.` only when every key
+  /// has it (a partial `module.` prefix is a real submodule), and always
+  /// `_orig_mod.`.
+  std::vector<std::string> stripList(DictValue &SD) {
+    if (Strip.wasSet()) {
+      std::vector<std::string> L;
+      for (const std::string &S : Strip)
+        L.push_back(normalizePrefix(S));
+      return L;
+    }
+    std::vector<std::string> L{OrigMod.str()};
+    unsigned With = 0, Total = 0;
+    for (const DictEntry &E : SD.entries()) {
+      ++Total;
+      With += E.keyString() &&
+              StringRef(stripOrigMod(*E.keyString())).starts_with(DDPModule);
+    }
+    if (With && With == Total)
+      L.push_back(DDPModule.str());
+    else if (With)
+      remark("", nullptr,
+             Twine(With) + " of " + Twine(Total) +
+                 " keys start with 'module.'; not stripping it (a partial "
+                 "prefix is a real submodule). Pass strip=module. to force");
+    return L;
+  }
+
+  static std::string applyStrips(StringRef Key, ArrayRef<std::string> Strips) {
+    std::string K = Key.str();
+    // Strip until nothing changes: `module._orig_mod.module.x` needs both.
+    for (bool Changed = true; Changed;) {
+      Changed = false;
+      for (const std::string &P : Strips) {
+        std::string Next =
+            P == OrigMod ? stripOrigMod(K) : stripRepeated(K, P).str();
+        if (Next != K) {
+          K = std::move(Next);
+          Changed = true;
+        }
+      }
+    }
+    return K;
+  }
+
+  static std::optional<std::string> transform(StringRef Key,
+                                              ArrayRef<std::string> Strips,
+                                              StringRef Select, StringRef Add) {
+    std::string K = applyStrips(Key, Strips);
+    if (!Select.empty()) {
+      assert(StringRef(K).starts_with(Select) && "unselected keys are gone");
+      K = K.substr(Select.size());
+    }
+    K = Add.str() + K;
+    if (K == Key)
+      return std::nullopt;
+    return K;
+  }
+
+  static bool selected(StringRef Key, ArrayRef<std::string> Strips,
+                       StringRef Select) {
+    std::string K = applyStrips(Key, Strips);
+    return StringRef(K).starts_with(Select) && K.size() > Select.size();
+  }
+
+  Error checkSelectMatches(DictValue &SD, ArrayRef<std::string> Strips,
+                           StringRef Select) {
+    StringMap<unsigned> Heads;
+    std::vector<std::string> Order;
+    for (const DictEntry &E : SD.entries()) {
+      std::optional<StringRef> K = E.keyString();
+      if (!K)
+        continue;
+      if (selected(*K, Strips, Select))
+        return Error::success();
+      std::string S = applyStrips(*K, Strips);
+      StringRef Head = StringRef(S).split('.').first;
+      if (Heads[Head]++ == 0)
+        Order.push_back(Head.str());
+    }
+    std::vector<std::string> Notes;
+    for (const std::string &H : Order)
+      Notes.push_back("'" + H + ".' (" + std::to_string(Heads[H]) + " keys)");
+    return error("no key starts with '" + Select + "' (after stripping)" +
+                 "\nnote: the keys start with " + joinLimited(Notes, 10) +
+                 "\nhint: pick one of those prefixes with select=");
+  }
+
+  void dropUnselected(DictValue &SD, ArrayRef<std::string> Strips,
+                      StringRef Select) {
+    StringMap<std::pair<unsigned, uint64_t>> Groups;
+    std::vector<std::string> Order;
+    unsigned N = eraseIf(SD, [&](const DictEntry &E) {
+      std::optional<StringRef> K = E.keyString();
+      if (K && selected(*K, Strips, Select))
+        return false;
+      std::string S = K ? applyStrips(*K, Strips) : std::string("<non-string>");
+      std::string Head = StringRef(S).split('.').first.str();
+      auto &G = Groups[Head];
+      if (G.first++ == 0)
+        Order.push_back(Head);
+      uint64_t Bytes = E.Val ? tensorBytes(*E.Val) : 0;
+      G.second += Bytes;
+      NumRemovedBytes += Bytes;
+      return true;
+    });
+    NumRemoved += N;
+    for (const std::string &H : Order)
+      remark("", nullptr,
+             "removed " + Twine(Groups[H].first) + " keys under '" + H +
+                 ".' (" + formatBytes(Groups[H].second) +
+                 "): not under select=" + Select);
+  }
+
+  ListOption Strip{*this, "strip",
+                   "prefixes to strip, repeated (default: module. when all "
+                   "keys have it, and _orig_mod. anywhere)"};
+  Option<std::string> SelectOpt{*this, "select",
+                                "keep only keys under this prefix, and strip "
+                                "it"};
+  Option<std::string> AddOpt{*this, "add", "prefix to prepend to every key"};
+  Statistic NumRenamed{*this, "renamed", "keys renamed"};
+  Statistic NumRemoved{*this, "removed", "keys removed by select="};
+  Statistic NumRemovedBytes{*this, "removed-bytes",
+                            "tensor bytes removed by select="};
+  Statistic NumMetadata{*this, "metadata-rewritten",
+                        "_metadata module paths rewritten or dropped"};
+};
+
+} // namespace
+} // namespace wopt
+
+WOPT_DEFINE_PASS_FACTORY(CanonicalizePrefix, CanonicalizePrefixPass)
