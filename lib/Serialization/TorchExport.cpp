@@ -1,0 +1,360 @@
+//===- TorchExport.cpp - Write a checkpoint as torch.save does ------------===//
+//
+// The pickle is built in memory first (it is small and building it finds
+// every reachable storage and every problem, such as elided data, before a
+// byte is written). Then the zip is streamed into a temporary file next to
+// the destination, storage bytes copied from the input file, and renamed
+// over the destination.
+//
+//===----------------------------------------------------------------------===//
+
+#include "wopt/Serialization/PickleWriter.h"
+#include "wopt/Serialization/Torch.h"
+#include "wopt/Serialization/ZipWriter.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/SmallString.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Signals.h"
+#include "llvm/Support/WithColor.h"
+#include <algorithm>
+#include <unistd.h>
+
+using namespace llvm;
+
+namespace wopt {
+
+namespace {
+
+Error makeError(const Twine &Msg) {
+  return createStringError(inconvertibleErrorCode(), Msg);
+}
+
+/// One storage to write: its renumbered key and the element type its
+/// persistent id names (the first tensor that used it decides).
+struct StorageRecord {
+  const Storage *S;
+  std::string Key;
+  DType Type;
+};
+
+/// Pickles the root value the way torch.save pickles tensors, numbering
+/// storages in first-use order.
+class TorchPickler {
+public:
+  Expected<std::string> run(const Checkpoint &C);
+  std::vector<StorageRecord> Records;
+
+private:
+  Error writeTensor(const TensorValue &T, PickleWriter &W);
+  Error writeRebuildTensor(const TensorValue &T, bool Inner, PickleWriter &W);
+  Expected<const StorageRecord *> recordFor(const TensorValue &T,
+                                            PickleWriter &W);
+  DenseMap<const Storage *, size_t> Index;
+};
+
+std::string tensorName(const TensorValue &T, PickleWriter &W) {
+  std::string Path = W.currentPath();
+  if (Path.empty())
+    Path = T.provenance().originalPath();
+  return Path.empty() ? std::string("<root>") : Path;
+}
+
+bool needsUntypedStorage(DType T) { return dtypeStorageName(T).empty(); }
+
+Expected<const StorageRecord *> TorchPickler::recordFor(const TensorValue &T,
+                                                        PickleWriter &W) {
+  const Storage *S = T.storage().get();
+  std::string Name = tensorName(T, W);
+  if (!S)
+    return makeError("tensor '" + Name + "' has no storage");
+  if (!S->hasData())
+    return makeError("tensor '" + Name + "' (" + T.typeString() +
+                     ") has no data (elided storage '" + S->key() +
+                     "'): cannot write a .pth without the tensor bytes");
+  std::optional<uint64_t> Need = T.requiredStorageBytes();
+  if (!Need || *Need > S->numBytes())
+    return makeError("tensor '" + Name + "' (" + T.typeString() +
+                     ") needs more bytes than its storage holds (" +
+                     Twine(S->numBytes()) + ")");
+  auto [It, Inserted] = Index.try_emplace(S, Records.size());
+  if (Inserted) {
+    Records.push_back({S, std::to_string(Records.size()), T.dtype()});
+    return &Records.back();
+  }
+  const StorageRecord &R = Records[It->second];
+  if (R.Type != T.dtype())
+    return makeError("tensor '" + Name + "' views storage " + R.Key + " as " +
+                     dtypeName(T.dtype()) + " but another tensor views it as " +
+                     dtypeName(R.Type) + "; torch cannot load that");
+  return &R;
+}
+
+/// torch._utils._rebuild_tensor_v2(storage, offset, size, stride,
+/// requires_grad, backward_hooks[, metadata]); _rebuild_tensor_v3 (new
+/// dtypes, UntypedStorage) adds the dtype before the metadata.
+Error TorchPickler::writeRebuildTensor(const TensorValue &T, bool Inner,
+                                       PickleWriter &W) {
+  Expected<const StorageRecord *> RecOrErr = recordFor(T, W);
+  if (!RecOrErr)
+    return RecOrErr.takeError();
+  const StorageRecord &Rec = **RecOrErr;
+  bool V3 = needsUntypedStorage(Rec.Type);
+  unsigned ElemSize = dtypeSize(Rec.Type);
+  if (!V3 && Rec.S->numBytes() % ElemSize)
+    return makeError("storage of tensor '" + tensorName(T, W) + "' holds " +
+                     Twine(Rec.S->numBytes()) + " bytes, not a multiple of " +
+                     dtypeName(Rec.Type) + " elements");
+
+  W.writeGlobal("torch._utils",
+                V3 ? "_rebuild_tensor_v3" : "_rebuild_tensor_v2");
+  W.op(PickleWriter::Op::MARK);
+  // Persistent id ('storage', torch.<X>Storage, key, 'cpu', numel).
+  W.op(PickleWriter::Op::MARK);
+  W.writeStr("storage");
+  W.writeGlobal("torch", V3 ? "UntypedStorage" : dtypeStorageName(Rec.Type));
+  W.writeStr(Rec.Key);
+  W.writeStr("cpu");
+  W.writeInt(static_cast<int64_t>(V3 ? Rec.S->numBytes()
+                                     : Rec.S->numBytes() / ElemSize));
+  W.op(PickleWriter::Op::TUPLE);
+  W.memoize();
+  W.op(PickleWriter::Op::BINPERSID);
+  W.writeInt(T.storageOffset());
+  auto Ints = [&](ArrayRef<int64_t> V) {
+    return W.writeTuple(V.size(), [&](size_t I) {
+      W.writeInt(V[I]);
+      return Error::success();
+    });
+  };
+  if (Error E = Ints(T.shape()))
+    return E;
+  if (Error E = Ints(T.strides()))
+    return E;
+  // A parameter's data is a plain tensor: requires_grad and hooks belong to
+  // the _rebuild_parameter call around it.
+  W.writeBool(!Inner && T.requiresGrad());
+  if (!Inner && T.BackwardHooks) {
+    if (Error E = W.writeValue(*T.BackwardHooks))
+      return E;
+  } else {
+    W.writeEmptyOrderedDict();
+  }
+  if (V3)
+    W.writeGlobal("torch", dtypeTorchName(Rec.Type));
+  if (T.Metadata)
+    if (Error E = W.writeValue(*T.Metadata))
+      return E;
+  W.op(PickleWriter::Op::TUPLE);
+  W.memoize();
+  W.op(PickleWriter::Op::REDUCE);
+  W.memoize();
+  return Error::success();
+}
+
+/// A Parameter is _rebuild_parameter(tensor, requires_grad, hooks), or
+/// _rebuild_parameter_with_state(..., state) when it carried attributes.
+Error TorchPickler::writeTensor(const TensorValue &T, PickleWriter &W) {
+  if (!T.isParameter())
+    return writeRebuildTensor(T, /*Inner=*/false, W);
+  bool WithState = static_cast<bool>(T.ParamState);
+  W.writeGlobal("torch._utils", WithState ? "_rebuild_parameter_with_state"
+                                          : "_rebuild_parameter");
+  Error E = W.writeTuple(WithState ? 4 : 3, [&](size_t I) -> Error {
+    switch (I) {
+    case 0:
+      return writeRebuildTensor(T, /*Inner=*/true, W);
+    case 1:
+      W.writeBool(T.requiresGrad());
+      return Error::success();
+    case 2:
+      if (T.BackwardHooks)
+        return W.writeValue(*T.BackwardHooks);
+      W.writeEmptyOrderedDict();
+      return Error::success();
+    default:
+      return W.writeValue(*T.ParamState);
+    }
+  });
+  if (E)
+    return E;
+  W.op(PickleWriter::Op::REDUCE);
+  W.memoize();
+  return Error::success();
+}
+
+Expected<std::string> TorchPickler::run(const Checkpoint &C) {
+  if (!C.root())
+    return makeError("checkpoint has no root value");
+  PickleWriter W;
+  W.setTensorCallback([this](const TensorValue &T, PickleWriter &W) {
+    return writeTensor(T, W);
+  });
+  if (Error E = W.writeValue(*C.root()))
+    return E;
+  return W.finish();
+}
+
+
+/// "[#####     ]  45% 1.2/2.6 GiB" on stderr, redrawn when the percentage
+/// changes.
+class ProgressBar {
+public:
+  ProgressBar(StringRef Name, uint64_t Total) : Name(Name), Total(Total) {}
+  void update(uint64_t Done) {
+    unsigned Pct = Total ? unsigned(Done * 100 / Total) : 100;
+    if (Pct == LastPct)
+      return;
+    LastPct = Pct;
+    constexpr unsigned Width = 30;
+    unsigned Fill = Pct * Width / 100;
+    errs() << "\rwopt: writing " << Name << " [" << std::string(Fill, '#')
+           << std::string(Width - Fill, ' ') << "] " << format("%3u%%", Pct)
+           << format(" %.1f/%.1f GiB", Done / double(1ull << 30),
+                     Total / double(1ull << 30));
+    errs().flush();
+  }
+  void done() {
+    if (LastPct != ~0u)
+      errs() << "\n";
+  }
+
+private:
+  std::string Name;
+  uint64_t Total;
+  unsigned LastPct = ~0u;
+};
+
+/// Bytes of storages held in memory are written in pieces this large.
+constexpr size_t MemoryChunk = 8 << 20;
+
+Error writeStorage(ZipWriter &Z, const Storage &S) {
+  const std::shared_ptr<SourceFile> &Src = S.source();
+  if (S.kind() == Storage::DataKind::Mapped && Src && Src->fd() >= 0)
+    return Z.copyFromFile(Src->fd(), S.sourceOffset(), S.numBytes());
+  ArrayRef<uint8_t> Bytes = S.bytes();
+  assert(Bytes.size() == S.numBytes() && "storage size mismatch");
+  while (!Bytes.empty()) {
+    size_t N = std::min(Bytes.size(), MemoryChunk);
+    if (Error E = Z.writeData(Bytes.take_front(N)))
+      return E;
+    Bytes = Bytes.drop_front(N);
+  }
+  return Error::success();
+}
+
+/// Records in torch's order: data.pkl, byteorder (torch >= 2.1), data/<key>
+/// in lexicographic key order, version.
+Error writeArchive(int FD, StringRef Prefix, StringRef Pickle,
+                   std::vector<StorageRecord> Records, ProgressBar *Bar) {
+  ZipWriter Z(FD);
+  if (Bar)
+    Z.setProgress([Bar](uint64_t Done) { Bar->update(Done); });
+  std::string P = (Prefix + "/").str();
+  if (Error E = Z.addRecord(P + "data.pkl", arrayRefFromStringRef(Pickle)))
+    return E;
+  if (Error E = Z.addRecord(P + "byteorder", arrayRefFromStringRef("little")))
+    return E;
+  llvm::sort(Records, [](const StorageRecord &A, const StorageRecord &B) {
+    return A.Key < B.Key;
+  });
+  for (const StorageRecord &R : Records) {
+    if (Error E = Z.beginRecord(P + "data/" + R.Key, R.S->numBytes()))
+      return E;
+    if (Error E = writeStorage(Z, *R.S))
+      return E;
+    if (Error E = Z.endRecord())
+      return E;
+  }
+  if (Error E = Z.addRecord(P + "version", arrayRefFromStringRef("3\n")))
+    return E;
+  return Z.finish();
+}
+
+/// torch.save names the record folder after the file: "ck.pt" -> "ck".
+std::string recordPrefix(StringRef Path, const TorchExportOptions &Opts) {
+  if (!Opts.RecordPrefix.empty())
+    return Opts.RecordPrefix;
+  if (Path == "-")
+    return "archive";
+  std::string Stem = sys::path::stem(Path).str();
+  return Stem.empty() ? std::string("archive") : Stem;
+}
+
+uint64_t totalBytes(ArrayRef<StorageRecord> Records) {
+  uint64_t N = 0;
+  for (const StorageRecord &R : Records)
+    N += R.S->numBytes();
+  return N;
+}
+
+/// Writes into a temporary file beside Path and renames it over Path; the
+/// temporary file is removed on any failure (and on a signal).
+Error writeAtomically(StringRef Path,
+                      function_ref<Error(int FD)> Write) {
+  SmallString<256> Dir(sys::path::parent_path(Path));
+  if (Dir.empty())
+    Dir = ".";
+  SmallString<256> Model(Dir);
+  sys::path::append(Model, "." + sys::path::filename(Path) + ".tmp-%%%%%%");
+  int FD = -1;
+  SmallString<256> Tmp;
+  if (std::error_code EC = sys::fs::createUniqueFile(Model, FD, Tmp))
+    return createStringError(EC, "cannot create '%s' in '%s': %s",
+                             Path.str().c_str(), Dir.c_str(),
+                             EC.message().c_str());
+  sys::RemoveFileOnSignal(Tmp);
+  auto Fail = [&](Error E) {
+    if (FD >= 0)
+      ::close(FD);
+    sys::fs::remove(Tmp);
+    sys::DontRemoveFileOnSignal(Tmp);
+    return E;
+  };
+  if (Error E = Write(FD))
+    return Fail(std::move(E));
+  int Closing = FD;
+  FD = -1;
+  if (::close(Closing) != 0)
+    return Fail(createStringError(std::error_code(errno, std::generic_category()),
+                                  "cannot write '%s'", Tmp.c_str()));
+  if (std::error_code EC = sys::fs::rename(Tmp, Path))
+    return Fail(createStringError(EC, "cannot rename '%s' to '%s': %s",
+                                  Tmp.c_str(), Path.str().c_str(),
+                                  EC.message().c_str()));
+  sys::DontRemoveFileOnSignal(Tmp);
+  return Error::success();
+}
+
+} // namespace
+
+Error exportTorch(const Checkpoint &C, StringRef Path,
+                  const TorchExportOptions &Opts) {
+  TorchPickler Pickler;
+  Expected<std::string> Pickle = Pickler.run(C);
+  if (!Pickle)
+    return Pickle.takeError();
+  std::string Prefix = recordPrefix(Path, Opts);
+  std::optional<ProgressBar> Bar;
+  if (Opts.Progress)
+    Bar.emplace(Path == "-" ? "<stdout>" : sys::path::filename(Path),
+                totalBytes(Pickler.Records));
+  auto Write = [&](int FD) {
+    Error E = writeArchive(FD, Prefix, *Pickle, Pickler.Records,
+                           Bar ? &*Bar : nullptr);
+    if (Bar)
+      Bar->done();
+    return E;
+  };
+  if (Path == "-") {
+    // Flush whatever the driver already wrote to stdout before writing
+    // around its buffer.
+    outs().flush();
+    return Write(STDOUT_FILENO);
+  }
+  return writeAtomically(Path, Write);
+}
+
+} // namespace wopt
