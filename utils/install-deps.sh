@@ -8,6 +8,7 @@ PACKAGES=(
   libflatbuffers-dev flatbuffers-compiler
   libgtest-dev
   python3-torch python3-numpy
+  time  # /usr/bin/time: peak RSS in test/bench (make bench)
 )
 
 missing=()

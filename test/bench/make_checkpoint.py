@@ -130,6 +130,7 @@ def manifest(size):
     return {
         "format": "wopt-manifest",
         "version": 1,
+        "source": "test/bench/make_checkpoint.py --size %s (eval backbone)" % size,
         "entries": [
             {"name": n, "dtype": "f32", "shape": list(s)} for n, s in backbone_entries(size)
         ],
@@ -138,7 +139,8 @@ def manifest(size):
 
 def write_manifest(m, f):
     """JSON with one entry per line (readable, diffable)."""
-    f.write('{"format": "%s", "version": %d, "entries": [\n' % (m["format"], m["version"]))
+    f.write('{"format": "%s", "version": %d, "source": %s, "entries": [\n'
+            % (m["format"], m["version"], json.dumps(m["source"])))
     f.write(",\n".join("  " + json.dumps(e) for e in m["entries"]))
     f.write("\n]}\n")
 
