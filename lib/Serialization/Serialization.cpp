@@ -1,6 +1,8 @@
 //===- Serialization.cpp - Format detection and dispatch ------------------===//
 #include "wopt/Serialization/Serialization.h"
 #include "wopt/IR/TextIR.h"
+#include "wopt/Serialization/FlatBuffers.h"
+#include "wopt/Serialization/Safetensors.h"
 #include "wopt/Serialization/Torch.h"
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/Endian.h"
@@ -85,11 +87,9 @@ Expected<std::unique_ptr<Checkpoint>> wopt::importFile(StringRef Path) {
   case FileFormat::TextIR:
     return importText(S);
   case FileFormat::Safetensors:
+    return importSafetensors(S);
   case FileFormat::FlatBuffers:
-    return createStringError(inconvertibleErrorCode(),
-                             Path + ": reading " +
-                                 formatName(detectFormat(S->bytes())) +
-                                 " files is not available in this build");
+    return importFlatBuffers(S);
   case FileFormat::Unknown:
     break;
   }

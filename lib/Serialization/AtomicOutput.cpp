@@ -1,0 +1,150 @@
+//===- AtomicOutput.cpp - Streaming, all-or-nothing output files ----------===//
+#include "AtomicOutput.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+#include <cerrno>
+#include <unistd.h>
+
+using namespace wopt;
+using namespace wopt::detail;
+using namespace llvm;
+
+/// Large enough that syscalls are cheap next to the copying, small enough
+/// that exporting never holds much more than one chunk in memory.
+static constexpr size_t ChunkSize = 1 << 20;
+
+Expected<std::unique_ptr<AtomicOutput>> AtomicOutput::create(StringRef Path) {
+  std::unique_ptr<AtomicOutput> Out(new AtomicOutput());
+  Out->Dest = Path.str();
+  if (std::error_code EC = sys::fs::createUniqueFile(
+          Twine(Path) + ".tmp-%%%%%%", Out->FD, Out->TempPath))
+    return createStringError(EC, Path +
+                                     ": cannot create a temporary file "
+                                     "next to it: " +
+                                     EC.message());
+  Out->Buffer.reserve(ChunkSize);
+  return Out;
+}
+
+AtomicOutput::~AtomicOutput() {
+  if (FD >= 0)
+    ::close(FD);
+  if (!Committed && !TempPath.empty())
+    sys::fs::remove(TempPath);
+}
+
+Error AtomicOutput::fail(const Twine &What, std::error_code EC) {
+  return createStringError(EC, Dest + ": " + What + ": " + EC.message());
+}
+
+Error AtomicOutput::flushBuffer() {
+  const uint8_t *P = Buffer.data();
+  size_t Left = Buffer.size();
+  while (Left) {
+    ssize_t N = ::write(FD, P, Left);
+    if (N < 0 && errno == EINTR)
+      continue;
+    if (N <= 0)
+      return fail("write failed", std::error_code(N < 0 ? errno : EIO,
+                                                  std::generic_category()));
+    P += N;
+    Left -= N;
+  }
+  Buffer.clear();
+  return Error::success();
+}
+
+Error AtomicOutput::write(ArrayRef<uint8_t> Bytes) {
+  Pos += Bytes.size();
+  while (!Bytes.empty()) {
+    size_t Room = ChunkSize - Buffer.size();
+    size_t N = std::min(Room, Bytes.size());
+    Buffer.insert(Buffer.end(), Bytes.begin(), Bytes.begin() + N);
+    Bytes = Bytes.drop_front(N);
+    if (Buffer.size() == ChunkSize)
+      if (Error E = flushBuffer())
+        return E;
+  }
+  return Error::success();
+}
+
+Error AtomicOutput::writeZeros(uint64_t N) {
+  static const uint8_t Zeros[256] = {};
+  while (N) {
+    uint64_t K = std::min<uint64_t>(N, sizeof(Zeros));
+    if (Error E = write(ArrayRef<uint8_t>(Zeros, K)))
+      return E;
+    N -= K;
+  }
+  return Error::success();
+}
+
+Error AtomicOutput::alignTo(uint64_t Align) {
+  return writeZeros(llvm::alignTo(Pos, Align) - Pos);
+}
+
+/// Kernel-side copy. Sets Fallback (and copies nothing more) when the
+/// filesystems do not support it, so the caller can write from memory.
+Error AtomicOutput::copyFromFile(int SrcFD, uint64_t SrcOffset, uint64_t Size,
+                                 bool &Fallback) {
+  Fallback = false;
+  loff_t In = SrcOffset;
+  while (Size) {
+    ssize_t N = ::copy_file_range(SrcFD, &In, FD, nullptr,
+                                  std::min<uint64_t>(Size, 1u << 30), 0);
+    if (N < 0 && errno == EINTR)
+      continue;
+    if (N < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+                  errno == EOPNOTSUPP || errno == EBADF)) {
+      Fallback = true;
+      return Error::success();
+    }
+    if (N < 0)
+      return fail("copy failed",
+                  std::error_code(errno, std::generic_category()));
+    if (N == 0) // The source shrank under us.
+      return fail("copy failed: input file truncated while writing",
+                  std::make_error_code(std::errc::io_error));
+    Size -= N;
+    Pos += N;
+  }
+  return Error::success();
+}
+
+Error AtomicOutput::writeStorageRange(const Storage &S, uint64_t Offset,
+                                      uint64_t Size) {
+  assert(S.hasData() && Offset <= S.numBytes() &&
+         Size <= S.numBytes() - Offset && "unchecked storage range");
+  if (S.kind() == Storage::DataKind::Mapped && S.source()->fd() >= 0 &&
+      Size >= ChunkSize) {
+    if (Error E = flushBuffer())
+      return E;
+    // Writes after a partial kernel copy continue at the file position,
+    // so a fallback resumes exactly where the copy stopped.
+    uint64_t Before = Pos;
+    bool Fallback;
+    if (Error E = copyFromFile(S.source()->fd(), S.sourceOffset() + Offset,
+                               Size, Fallback))
+      return E;
+    if (!Fallback)
+      return Error::success();
+    uint64_t Done = Pos - Before;
+    Offset += Done;
+    Size -= Done;
+  }
+  return write(S.bytes().slice(Offset, Size));
+}
+
+Error AtomicOutput::commit() {
+  if (Error E = flushBuffer())
+    return E;
+  int Closing = FD;
+  FD = -1;
+  if (::close(Closing) != 0)
+    return fail("close failed",
+                std::error_code(errno, std::generic_category()));
+  if (std::error_code EC = sys::fs::rename(TempPath, Dest))
+    return fail("cannot rename the temporary file into place", EC);
+  Committed = true;
+  return Error::success();
+}

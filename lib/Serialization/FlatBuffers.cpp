@@ -1,0 +1,707 @@
+//===- FlatBuffers.cpp - The .wopt FlatBuffers format ---------------------===//
+//
+// A .wopt file is the whole IR: the flatbuffer described by schema/wopt.fbs
+// followed by a data section holding every storage's bytes, 64-byte aligned
+// and referenced by absolute offsets (FlatBuffers 2.0.8 buffers stop at
+// 2 GiB, checkpoints do not).
+//
+// Import trusts nothing: the flatbuffer Verifier checks structure, then every
+// index, offset and size is checked for meaning before the IR is built, and
+// storages become zero-copy slices of the mapped file.
+//
+//===----------------------------------------------------------------------===//
+#include "wopt/Serialization/FlatBuffers.h"
+#include "AtomicOutput.h"
+#include "wopt/Serialization/Serialization.h"
+#include "wopt_generated.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/MathExtras.h"
+
+using namespace wopt;
+using namespace llvm;
+using wopt::detail::AtomicOutput;
+
+static constexpr uint32_t SchemaVersion = 1;
+static constexpr uint64_t BlobAlign = 64;
+/// The Verifier asserts unless the buffer is below FLATBUFFERS_MAX_BUFFER_SIZE.
+static constexpr uint64_t MaxFlatbufferSize = FLATBUFFERS_MAX_BUFFER_SIZE - 1;
+
+static Error fileError(StringRef File, const Twine &Msg) {
+  return createStringError(inconvertibleErrorCode(), File + ": " + Msg);
+}
+
+//===----------------------------------------------------------------------===//
+// Kind mapping (explicit: the schema's numbers are a file format)
+//===----------------------------------------------------------------------===//
+
+static fb::ValueKind toSchema(Value::Kind K) {
+  switch (K) {
+  case Value::Kind::None:
+    return fb::ValueKind::None;
+  case Value::Kind::Bool:
+    return fb::ValueKind::Bool;
+  case Value::Kind::Int:
+    return fb::ValueKind::Int;
+  case Value::Kind::BigInt:
+    return fb::ValueKind::BigInt;
+  case Value::Kind::Float:
+    return fb::ValueKind::Float;
+  case Value::Kind::Str:
+    return fb::ValueKind::Str;
+  case Value::Kind::Bytes:
+    return fb::ValueKind::Bytes;
+  case Value::Kind::List:
+    return fb::ValueKind::List;
+  case Value::Kind::Tuple:
+    return fb::ValueKind::Tuple;
+  case Value::Kind::Set:
+    return fb::ValueKind::Set;
+  case Value::Kind::FrozenSet:
+    return fb::ValueKind::FrozenSet;
+  case Value::Kind::Dict:
+    return fb::ValueKind::Dict;
+  case Value::Kind::Tensor:
+    return fb::ValueKind::Tensor;
+  case Value::Kind::Opaque:
+    return fb::ValueKind::Opaque;
+  }
+  llvm_unreachable("bad value kind");
+}
+
+static std::optional<Value::Kind> fromSchema(fb::ValueKind K) {
+  switch (K) {
+  case fb::ValueKind::None:
+    return Value::Kind::None;
+  case fb::ValueKind::Bool:
+    return Value::Kind::Bool;
+  case fb::ValueKind::Int:
+    return Value::Kind::Int;
+  case fb::ValueKind::BigInt:
+    return Value::Kind::BigInt;
+  case fb::ValueKind::Float:
+    return Value::Kind::Float;
+  case fb::ValueKind::Str:
+    return Value::Kind::Str;
+  case fb::ValueKind::Bytes:
+    return Value::Kind::Bytes;
+  case fb::ValueKind::List:
+    return Value::Kind::List;
+  case fb::ValueKind::Tuple:
+    return Value::Kind::Tuple;
+  case fb::ValueKind::Set:
+    return Value::Kind::Set;
+  case fb::ValueKind::FrozenSet:
+    return Value::Kind::FrozenSet;
+  case fb::ValueKind::Dict:
+    return Value::Kind::Dict;
+  case fb::ValueKind::Tensor:
+    return Value::Kind::Tensor;
+  case fb::ValueKind::Opaque:
+    return Value::Kind::Opaque;
+  }
+  return std::nullopt;
+}
+
+static fb::Construct toSchema(OpaqueValue::Construct C) {
+  switch (C) {
+  case OpaqueValue::Construct::Global:
+    return fb::Construct::Global;
+  case OpaqueValue::Construct::Reduce:
+    return fb::Construct::Reduce;
+  case OpaqueValue::Construct::NewObj:
+    return fb::Construct::NewObj;
+  case OpaqueValue::Construct::NewObjEx:
+    return fb::Construct::NewObjEx;
+  }
+  llvm_unreachable("bad construct");
+}
+
+static std::optional<OpaqueValue::Construct> fromSchema(fb::Construct C) {
+  switch (C) {
+  case fb::Construct::Global:
+    return OpaqueValue::Construct::Global;
+  case fb::Construct::Reduce:
+    return OpaqueValue::Construct::Reduce;
+  case fb::Construct::NewObj:
+    return OpaqueValue::Construct::NewObj;
+  case fb::Construct::NewObjEx:
+    return OpaqueValue::Construct::NewObjEx;
+  }
+  return std::nullopt;
+}
+
+//===----------------------------------------------------------------------===//
+// Export
+//===----------------------------------------------------------------------===//
+
+namespace {
+struct Blob {
+  uint64_t Offset = 0, Size = 0;
+};
+
+/// Builds the flatbuffer for one checkpoint. Nodes are appended in
+/// post-order, so a node's index is known once its children are written.
+class FlatbufferWriter {
+public:
+  FlatbufferWriter(const Checkpoint &C, const std::vector<StorageRef> &Stors)
+      : C(C), Stors(Stors) {
+    // Every field is written even when it has its default value, so the
+    // buffer's size does not depend on the data offsets stored in it.
+    B.ForceDefaults(true);
+    for (size_t I = 0; I < Stors.size(); ++I)
+      StorageIndex[Stors[I].get()] = int32_t(I);
+  }
+
+  /// Builds the buffer with blobs laid out from DataStart on.
+  void build(uint64_t DataStart, std::vector<Blob> &Blobs);
+  const uint8_t *data() const { return B.GetBufferPointer(); }
+  uint64_t size() const { return B.GetSize(); }
+
+private:
+  using NodeRef = flatbuffers::Offset<fb::Node>;
+  uint32_t emit(const Value *V);
+  int32_t emitOptional(const ValuePtr &V) { return V ? emit(V.get()) : -1; }
+  std::vector<uint32_t> emitEntries(const std::vector<DictEntry> &Entries);
+  uint32_t emitTensor(const TensorValue &T);
+  uint32_t emitOpaque(const OpaqueValue &O);
+  flatbuffers::Offset<fb::Provenance> emitProvenance(const Provenance &P);
+  uint32_t push(NodeRef N) {
+    Nodes.push_back(N);
+    return uint32_t(Nodes.size() - 1);
+  }
+  flatbuffers::Offset<flatbuffers::Vector<uint8_t>> bytes(StringRef S) {
+    return B.CreateVector(reinterpret_cast<const uint8_t *>(S.data()),
+                          S.size());
+  }
+
+  const Checkpoint &C;
+  const std::vector<StorageRef> &Stors;
+  DenseMap<const Storage *, int32_t> StorageIndex;
+  flatbuffers::FlatBufferBuilder B;
+  std::vector<NodeRef> Nodes;
+};
+} // namespace
+
+std::vector<uint32_t>
+FlatbufferWriter::emitEntries(const std::vector<DictEntry> &Entries) {
+  std::vector<uint32_t> Pairs;
+  Pairs.reserve(Entries.size() * 2);
+  for (const DictEntry &E : Entries) {
+    Pairs.push_back(emit(E.Key.get()));
+    Pairs.push_back(emit(E.Val.get()));
+  }
+  return Pairs;
+}
+
+flatbuffers::Offset<fb::Provenance>
+FlatbufferWriter::emitProvenance(const Provenance &P) {
+  std::vector<flatbuffers::Offset<fb::HistoryStep>> Steps;
+  for (const Provenance::Step &S : P.History)
+    Steps.push_back(fb::CreateHistoryStepDirect(
+        B, S.Pass.c_str(), S.From.c_str(), S.To.c_str(), S.Note.c_str()));
+  auto Keys = B.CreateVectorOfStrings(P.KeyPath);
+  return fb::CreateProvenance(B, B.CreateString(P.File), Keys,
+                              B.CreateString(P.StorageKey),
+                              P.ByteOffset.has_value(),
+                              P.ByteOffset.value_or(0), B.CreateVector(Steps));
+}
+
+uint32_t FlatbufferWriter::emitTensor(const TensorValue &T) {
+  int32_t Hooks = emitOptional(T.BackwardHooks);
+  int32_t Meta = emitOptional(T.Metadata);
+  int32_t State = emitOptional(T.ParamState);
+  int32_t Stor = T.storage() ? StorageIndex.lookup(T.storage().get()) : -1;
+  auto Prov = emitProvenance(T.provenance());
+  std::vector<int64_t> Shape(T.shape().begin(), T.shape().end());
+  std::vector<int64_t> Strides(T.strides().begin(), T.strides().end());
+  auto FT = fb::CreateTensorDirect(
+      B, dtypeName(T.dtype()).data(), &Shape, &Strides, T.storageOffset(),
+      T.requiresGrad(), T.isParameter(), Stor, Hooks, Meta, State, Prov);
+  fb::NodeBuilder N(B);
+  N.add_kind(fb::ValueKind::Tensor);
+  N.add_tensor(FT);
+  return push(N.Finish());
+}
+
+uint32_t FlatbufferWriter::emitOpaque(const OpaqueValue &O) {
+  int32_t Args = emitOptional(O.Args);
+  int32_t Kwargs = emitOptional(O.Kwargs);
+  int32_t State = emitOptional(O.State);
+  std::vector<uint32_t> List;
+  for (const ValuePtr &E : O.ListItems)
+    List.push_back(emit(E.get()));
+  std::vector<uint32_t> Dict = emitEntries(O.DictItems);
+  auto FO = fb::CreateOpaqueDirect(B, O.module().c_str(), O.name().c_str(),
+                                   toSchema(O.construct()), Args, Kwargs, State,
+                                   &List, &Dict);
+  fb::NodeBuilder N(B);
+  N.add_kind(fb::ValueKind::Opaque);
+  N.add_opaque(FO);
+  return push(N.Finish());
+}
+
+uint32_t FlatbufferWriter::emit(const Value *V) {
+  if (!V) // Not expected in a valid IR; written as None rather than lost.
+    return push(fb::CreateNode(B, fb::ValueKind::None));
+  if (auto *T = dyn_cast<TensorValue>(V))
+    return emitTensor(*T);
+  if (auto *O = dyn_cast<OpaqueValue>(V))
+    return emitOpaque(*O);
+  fb::ValueKind K = toSchema(V->kind());
+  if (auto *S = dyn_cast<SequenceValue>(V)) {
+    std::vector<uint32_t> Kids;
+    for (const ValuePtr &E : S->elements())
+      Kids.push_back(emit(E.get()));
+    return push(fb::CreateNode(B, K, 0, 0, 0, B.CreateVector(Kids)));
+  }
+  if (auto *D = dyn_cast<DictValue>(V)) {
+    std::vector<uint32_t> Kids = emitEntries(D->entries());
+    int32_t State = emitOptional(D->state());
+    return push(fb::CreateNode(B, K, 0, 0, 0, B.CreateVector(Kids),
+                               D->isOrdered(), State));
+  }
+  if (auto *S = dyn_cast<StringValue>(V))
+    return push(fb::CreateNode(B, K, 0, 0, bytes(S->value())));
+  if (auto *BI = dyn_cast<BigIntValue>(V))
+    return push(fb::CreateNode(B, K, 0, 0, bytes(BI->bytes())));
+  if (auto *I = dyn_cast<IntValue>(V))
+    return push(fb::CreateNode(B, K, I->value()));
+  if (auto *Bo = dyn_cast<BoolValue>(V))
+    return push(fb::CreateNode(B, K, Bo->value() ? 1 : 0));
+  if (auto *F = dyn_cast<FloatValue>(V))
+    return push(fb::CreateNode(B, K, 0, F->value()));
+  return push(fb::CreateNode(B, K)); // None
+}
+
+void FlatbufferWriter::build(uint64_t DataStart, std::vector<Blob> &Blobs) {
+  B.Clear();
+  Nodes.clear();
+  Blobs.assign(Stors.size(), Blob());
+  uint64_t At = DataStart;
+  std::vector<flatbuffers::Offset<fb::StorageEntry>> Entries;
+  for (size_t I = 0; I < Stors.size(); ++I) {
+    const Storage &S = *Stors[I];
+    if (S.hasData()) {
+      At = alignTo(At, BlobAlign);
+      Blobs[I] = {At, S.numBytes()};
+      At += S.numBytes();
+    }
+    Entries.push_back(fb::CreateStorageEntryDirect(
+        B, S.key().c_str(), dtypeName(S.elementType()).data(), !S.hasData(),
+        Blobs[I].Offset, S.numBytes()));
+  }
+  auto StorVec = B.CreateVector(Entries);
+  emit(C.root().get());
+  auto NodeVec = B.CreateVector(Nodes);
+  auto Root = fb::CreateCheckpoint(
+      B, SchemaVersion, DataStart, B.CreateString(C.SourcePath),
+      B.CreateString(C.Format), B.CreateString(C.FormatVersion),
+      B.CreateString(C.ByteOrder), B.CreateString(C.RecordPrefix), StorVec,
+      NodeVec);
+  fb::FinishCheckpointBuffer(B, Root);
+}
+
+Error wopt::exportFlatBuffers(const Checkpoint &C, StringRef Path) {
+  if (!C.root())
+    return fileError(Path, "the checkpoint has no root value");
+  std::vector<StorageRef> Stors = C.storages();
+  FlatbufferWriter W(C, Stors);
+  std::vector<Blob> Blobs;
+  // The data section starts after the flatbuffer, whose size is only known
+  // once built; with every field forced, a second build with the real
+  // offsets has the same size. Loop in case alignment padding shifts it.
+  uint64_t DataStart = 0;
+  for (unsigned Try = 0;; ++Try) {
+    W.build(DataStart, Blobs);
+    uint64_t Need = alignTo(W.size(), BlobAlign);
+    if (Need == DataStart)
+      break;
+    if (Try == 3)
+      return fileError(Path, "internal error: the flatbuffer size does not "
+                             "settle");
+    DataStart = Need;
+  }
+  if (W.size() > MaxFlatbufferSize)
+    return fileError(Path, "the value tree needs " + Twine(W.size()) +
+                               " bytes, more than a 2 GiB flatbuffer holds");
+  auto Out = AtomicOutput::create(Path);
+  if (!Out)
+    return Out.takeError();
+  if (Error E = (*Out)->write(ArrayRef<uint8_t>(W.data(), W.size())))
+    return E;
+  for (size_t I = 0; I < Stors.size(); ++I) {
+    if (!Stors[I]->hasData())
+      continue;
+    if (Error E = (*Out)->writeZeros(Blobs[I].Offset - (*Out)->position()))
+      return E;
+    if (Error E = (*Out)->writeStorageRange(*Stors[I], 0, Blobs[I].Size))
+      return E;
+  }
+  // An empty data section still ends the file at DataStart.
+  if ((*Out)->position() < DataStart)
+    if (Error E = (*Out)->writeZeros(DataStart - (*Out)->position()))
+      return E;
+  return (*Out)->commit();
+}
+
+//===----------------------------------------------------------------------===//
+// Import
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// Rebuilds the value tree from the post-order node list, checking every
+/// reference as it goes.
+class TreeReader {
+public:
+  TreeReader(StringRef File, const fb::Checkpoint &Root,
+             const std::vector<StorageRef> &Stors)
+      : File(File), Root(Root), Stors(Stors) {}
+  Expected<ValuePtr> read();
+
+private:
+  Error err(uint32_t Node, const Twine &Msg) {
+    return fileError(File, "node " + Twine(Node) + ": " + Msg);
+  }
+  /// Child Idx of node Parent: must come before it and be unused.
+  Expected<ValuePtr> take(uint64_t Idx, uint32_t Parent);
+  Expected<ValuePtr> takeOptional(int32_t Idx, uint32_t Parent);
+  Error takeEntries(const flatbuffers::Vector<uint32_t> *Pairs, uint32_t Parent,
+                    std::vector<DictEntry> &Out);
+  Error takeElements(const flatbuffers::Vector<uint32_t> *Kids, uint32_t Parent,
+                     std::vector<ValuePtr> &Out);
+  Expected<ValuePtr> readNode(uint32_t I, const fb::Node &N);
+  Expected<ValuePtr> readTensor(uint32_t I, const fb::Tensor &T);
+  Expected<ValuePtr> readOpaque(uint32_t I, const fb::Opaque &O);
+
+  StringRef File;
+  const fb::Checkpoint &Root;
+  const std::vector<StorageRef> &Stors;
+  std::vector<ValuePtr> Built;
+};
+} // namespace
+
+Expected<ValuePtr> TreeReader::take(uint64_t Idx, uint32_t Parent) {
+  if (Idx >= Parent)
+    return err(Parent, "refers to node " + Twine(Idx) +
+                           ", which does not come before it");
+  if (!Built[Idx])
+    return err(Parent, "refers to node " + Twine(Idx) +
+                           ", which another node already uses");
+  return std::move(Built[Idx]);
+}
+
+Expected<ValuePtr> TreeReader::takeOptional(int32_t Idx, uint32_t Parent) {
+  if (Idx == -1)
+    return nullptr;
+  if (Idx < -1)
+    return err(Parent, "has a negative node reference " + Twine(Idx));
+  return take(uint64_t(Idx), Parent);
+}
+
+Error TreeReader::takeElements(const flatbuffers::Vector<uint32_t> *Kids,
+                               uint32_t Parent, std::vector<ValuePtr> &Out) {
+  if (!Kids)
+    return Error::success();
+  for (uint32_t K : *Kids) {
+    Expected<ValuePtr> V = take(K, Parent);
+    if (!V)
+      return V.takeError();
+    Out.push_back(std::move(*V));
+  }
+  return Error::success();
+}
+
+Error TreeReader::takeEntries(const flatbuffers::Vector<uint32_t> *Pairs,
+                              uint32_t Parent, std::vector<DictEntry> &Out) {
+  std::vector<ValuePtr> Flat;
+  if (Error E = takeElements(Pairs, Parent, Flat))
+    return E;
+  if (Flat.size() % 2)
+    return err(Parent, "has an odd number of dict key/value references");
+  for (size_t I = 0; I < Flat.size(); I += 2)
+    Out.push_back({std::move(Flat[I]), std::move(Flat[I + 1])});
+  return Error::success();
+}
+
+static void readProvenance(const fb::Provenance *P, Provenance &Out) {
+  if (!P)
+    return;
+  auto Str = [](const flatbuffers::String *S) {
+    return S ? S->str() : std::string();
+  };
+  Out.File = Str(P->file());
+  if (P->key_path())
+    for (const flatbuffers::String *K : *P->key_path())
+      Out.KeyPath.push_back(Str(K));
+  Out.StorageKey = Str(P->storage_key());
+  if (P->has_byte_offset())
+    Out.ByteOffset = P->byte_offset();
+  if (P->history())
+    for (const fb::HistoryStep *S : *P->history())
+      Out.History.push_back(
+          {Str(S->pass()), Str(S->from()), Str(S->to()), Str(S->note())});
+}
+
+static SmallVector<int64_t, 4> toVector(const flatbuffers::Vector<int64_t> *V) {
+  SmallVector<int64_t, 4> Out;
+  if (V)
+    Out.append(V->begin(), V->end());
+  return Out;
+}
+
+Expected<ValuePtr> TreeReader::readTensor(uint32_t I, const fb::Tensor &FT) {
+  auto T = std::make_shared<TensorValue>();
+  std::optional<DType> Ty = parseDTypeName(FT.dtype()->str());
+  if (!Ty)
+    return err(I, "unknown tensor dtype '" + FT.dtype()->str() + "'");
+  T->setDType(*Ty);
+  SmallVector<int64_t, 4> Shape = toVector(FT.shape());
+  SmallVector<int64_t, 4> Strides = toVector(FT.strides());
+  if (Shape.size() != Strides.size())
+    return err(I, "tensor has " + Twine(Shape.size()) + " dimensions but " +
+                      Twine(Strides.size()) + " strides");
+  if (any_of(Shape, [](int64_t D) { return D < 0; }) ||
+      any_of(Strides, [](int64_t D) { return D < 0; }) ||
+      FT.storage_offset() < 0)
+    return err(I, "tensor has a negative size, stride or offset");
+  T->setShapeAndStrides(Shape, Strides);
+  T->setStorageOffset(FT.storage_offset());
+  T->setRequiresGrad(FT.requires_grad());
+  T->setParameter(FT.is_parameter());
+  if (FT.storage() != -1) {
+    if (FT.storage() < 0 || size_t(FT.storage()) >= Stors.size())
+      return err(I, "tensor refers to storage " + Twine(FT.storage()) + " of " +
+                        Twine(Stors.size()));
+    const StorageRef &S = Stors[FT.storage()];
+    std::optional<uint64_t> Need = T->requiredStorageBytes();
+    if (!Need || !T->numel() || *Need > S->numBytes())
+      return err(I, "tensor " + T->typeString() + " reaches past storage " +
+                        Twine(FT.storage()) + " (" + Twine(S->numBytes()) +
+                        " bytes)");
+    T->setStorage(S);
+  }
+  for (auto [Idx, Slot] : {std::pair{FT.backward_hooks(), &T->BackwardHooks},
+                           std::pair{FT.metadata(), &T->Metadata},
+                           std::pair{FT.param_state(), &T->ParamState}}) {
+    Expected<ValuePtr> V = takeOptional(Idx, I);
+    if (!V)
+      return V.takeError();
+    *Slot = std::move(*V);
+  }
+  readProvenance(FT.provenance(), T->provenance());
+  return T;
+}
+
+Expected<ValuePtr> TreeReader::readOpaque(uint32_t I, const fb::Opaque &FO) {
+  std::optional<OpaqueValue::Construct> How = fromSchema(FO.construct());
+  if (!How)
+    return err(I, "unknown object construction " +
+                      Twine(unsigned(FO.construct())));
+  auto O = std::make_shared<OpaqueValue>(FO.module_()->str(), FO.name()->str(),
+                                         *How);
+  for (auto [Idx, Slot] :
+       {std::pair{FO.args(), &O->Args}, std::pair{FO.kwargs(), &O->Kwargs},
+        std::pair{FO.state(), &O->State}}) {
+    Expected<ValuePtr> V = takeOptional(Idx, I);
+    if (!V)
+      return V.takeError();
+    *Slot = std::move(*V);
+  }
+  if (Error E = takeElements(FO.list_items(), I, O->ListItems))
+    return E;
+  if (Error E = takeEntries(FO.dict_items(), I, O->DictItems))
+    return E;
+  return O;
+}
+
+static StringRef bytesOf(const fb::Node &N) {
+  if (!N.bytes_value())
+    return {};
+  return StringRef(reinterpret_cast<const char *>(N.bytes_value()->data()),
+                   N.bytes_value()->size());
+}
+
+Expected<ValuePtr> TreeReader::readNode(uint32_t I, const fb::Node &N) {
+  std::optional<Value::Kind> K = fromSchema(N.kind());
+  if (!K)
+    return err(I, "unknown value kind " + Twine(unsigned(N.kind())));
+  switch (*K) {
+  case Value::Kind::None:
+    return makeNone();
+  case Value::Kind::Bool:
+    if (N.int_value() != 0 && N.int_value() != 1)
+      return err(I, "bool value " + Twine(N.int_value()) + " is not 0 or 1");
+    return makeBool(N.int_value());
+  case Value::Kind::Int:
+    return makeInt(N.int_value());
+  case Value::Kind::BigInt:
+    return ValuePtr(std::make_shared<BigIntValue>(bytesOf(N).str()));
+  case Value::Kind::Float:
+    return makeFloat(N.float_value());
+  case Value::Kind::Str:
+  case Value::Kind::Bytes:
+    return ValuePtr(std::make_shared<StringValue>(*K, bytesOf(N).str()));
+  case Value::Kind::List:
+  case Value::Kind::Tuple:
+  case Value::Kind::Set:
+  case Value::Kind::FrozenSet: {
+    auto S = std::make_shared<SequenceValue>(*K);
+    if (Error E = takeElements(N.children(), I, S->elements()))
+      return E;
+    return S;
+  }
+  case Value::Kind::Dict: {
+    auto D = std::make_shared<DictValue>(N.ordered());
+    if (Error E = takeEntries(N.children(), I, D->entries()))
+      return E;
+    Expected<ValuePtr> State = takeOptional(N.state(), I);
+    if (!State)
+      return State.takeError();
+    D->setState(std::move(*State));
+    return D;
+  }
+  case Value::Kind::Tensor:
+    if (!N.tensor())
+      return err(I, "tensor node without tensor fields");
+    return readTensor(I, *N.tensor());
+  case Value::Kind::Opaque:
+    if (!N.opaque())
+      return err(I, "object node without object fields");
+    return readOpaque(I, *N.opaque());
+  }
+  llvm_unreachable("bad value kind");
+}
+
+Expected<ValuePtr> TreeReader::read() {
+  const auto *Nodes = Root.nodes();
+  if (!Nodes || Nodes->size() == 0)
+    return fileError(File, "the value tree is empty");
+  if (Nodes->size() > ReaderLimits().MaxValueNodes)
+    return fileError(File, "the value tree has " + Twine(Nodes->size()) +
+                               " nodes, more than the limit of " +
+                               Twine(ReaderLimits().MaxValueNodes));
+  Built.assign(Nodes->size(), nullptr);
+  for (uint32_t I = 0; I < Nodes->size(); ++I) {
+    Expected<ValuePtr> V = readNode(I, *Nodes->Get(I));
+    if (!V)
+      return V.takeError();
+    Built[I] = std::move(*V);
+  }
+  // The root is the last node; everything else must hang below it.
+  for (uint32_t I = 0; I + 1 < Built.size(); ++I)
+    if (Built[I])
+      return err(I, "is not part of the value tree");
+  return std::move(Built.back());
+}
+
+static Expected<StorageRef>
+readStorage(StringRef File, const std::shared_ptr<SourceFile> &Source,
+            uint64_t DataStart, uint32_t I, const fb::StorageEntry &E) {
+  auto Err = [&](const Twine &Msg) {
+    return fileError(File, "storage " + Twine(I) + ": " + Msg);
+  };
+  std::optional<DType> Ty = parseDTypeName(E.element_type()->str());
+  if (!Ty)
+    return Err("unknown element type '" + E.element_type()->str() + "'");
+  std::string Key = E.key() ? E.key()->str() : std::string();
+  if (E.elided())
+    return Storage::elided(std::move(Key), *Ty, E.size());
+  if (E.offset() % BlobAlign)
+    return Err("data offset " + Twine(E.offset()) + " is not " +
+               Twine(BlobAlign) + "-byte aligned");
+  if (E.offset() < DataStart)
+    return Err("data offset " + Twine(E.offset()) +
+               " lies inside the flatbuffer (data starts at " +
+               Twine(DataStart) + ")");
+  if (E.offset() > Source->size() || E.size() > Source->size() - E.offset())
+    return Err("data [" + Twine(E.offset()) + ", +" + Twine(E.size()) +
+               ") runs past the end of the file (" + Twine(Source->size()) +
+               " bytes)");
+  return Storage::mapped(std::move(Key), *Ty, Source, E.offset(), E.size());
+}
+
+/// Blobs may not overlap: each storage owns its bytes.
+static Error checkOverlap(StringRef File, const std::vector<StorageRef> &S) {
+  std::vector<std::pair<uint64_t, uint32_t>> Order;
+  for (uint32_t I = 0; I < S.size(); ++I)
+    if (S[I]->hasData() && S[I]->numBytes())
+      Order.push_back({S[I]->sourceOffset(), I});
+  llvm::sort(Order);
+  for (size_t K = 1; K < Order.size(); ++K) {
+    const Storage &Prev = *S[Order[K - 1].second];
+    if (Prev.sourceOffset() + Prev.numBytes() > Order[K].first)
+      return fileError(File, "storage " + Twine(Order[K].second) +
+                                 " overlaps the data of storage " +
+                                 Twine(Order[K - 1].second));
+  }
+  return Error::success();
+}
+
+static Expected<uint64_t> verify(StringRef File, ArrayRef<uint8_t> Bytes) {
+  if (Bytes.size() < 8 || !fb::CheckpointBufferHasIdentifier(Bytes.data()))
+    return fileError(File, "not a .wopt file (no WOPT identifier)");
+  uint64_t Limit = std::min<uint64_t>(Bytes.size(), MaxFlatbufferSize);
+  flatbuffers::Verifier::Options Opts;
+  Opts.max_tables = ReaderLimits().MaxValueNodes * 4;
+  flatbuffers::Verifier V(Bytes.data(), Limit, Opts);
+  if (!fb::VerifyCheckpointBuffer(V))
+    return fileError(File, "the flatbuffer fails verification (corrupt or "
+                           "truncated file)");
+  const fb::Checkpoint *Root = fb::GetCheckpoint(Bytes.data());
+  if (Root->version() != SchemaVersion)
+    return fileError(File, "unsupported .wopt version " +
+                               Twine(Root->version()) + " (this build reads " +
+                               Twine(SchemaVersion) + ")");
+  uint64_t DataStart = Root->data_start();
+  if (DataStart > Bytes.size() || DataStart > MaxFlatbufferSize ||
+      DataStart % BlobAlign)
+    return fileError(File, "data section start " + Twine(DataStart) +
+                               " is not a 64-byte aligned offset inside the "
+                               "file");
+  // Again within [0, DataStart): the flatbuffer must not reach into the data
+  // section that the storages map.
+  flatbuffers::Verifier Inner(Bytes.data(), DataStart, Opts);
+  if (!fb::VerifyCheckpointBuffer(Inner))
+    return fileError(File, "the flatbuffer extends past the data section "
+                           "start " +
+                               Twine(DataStart));
+  return DataStart;
+}
+
+Expected<std::unique_ptr<Checkpoint>>
+wopt::importFlatBuffers(std::shared_ptr<SourceFile> Source) {
+  StringRef File = Source->path();
+  Expected<uint64_t> DataStart = verify(File, Source->bytes());
+  if (!DataStart)
+    return DataStart.takeError();
+  const fb::Checkpoint &FC = *fb::GetCheckpoint(Source->bytes().data());
+  std::vector<StorageRef> Stors;
+  if (FC.storages())
+    for (uint32_t I = 0; I < FC.storages()->size(); ++I) {
+      Expected<StorageRef> S =
+          readStorage(File, Source, *DataStart, I, *FC.storages()->Get(I));
+      if (!S)
+        return S.takeError();
+      Stors.push_back(std::move(*S));
+    }
+  if (Error E = checkOverlap(File, Stors))
+    return E;
+  Expected<ValuePtr> Root = TreeReader(File, FC, Stors).read();
+  if (!Root)
+    return Root.takeError();
+  auto C = std::make_unique<Checkpoint>(std::move(*Root));
+  auto Str = [](const flatbuffers::String *S) {
+    return S ? S->str() : std::string();
+  };
+  // Like a .wir input, the checkpoint now comes from this file; the version,
+  // byte order and record prefix of the original are kept for export.
+  C->SourcePath = File.str();
+  C->Format = "wopt";
+  C->FormatVersion = Str(FC.format_version());
+  if (FC.byte_order() && FC.byte_order()->size())
+    C->ByteOrder = FC.byte_order()->str();
+  C->RecordPrefix = Str(FC.record_prefix());
+  C->Source = std::move(Source);
+  return C;
+}
