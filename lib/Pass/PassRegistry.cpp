@@ -140,6 +140,27 @@ static size_t findUnclosedQuote(StringRef V) {
   return StringRef::npos;
 }
 
+/// The position of the first bracket in V that is never closed, or npos.
+static size_t findUnclosedBracket(StringRef V) {
+  std::vector<size_t> Open;
+  for (size_t I = 0; I < V.size(); ++I) {
+    char C = V[I];
+    if (C == '\'' || C == '"') {
+      size_t Close = V.find(C, I + 1);
+      I = Close == StringRef::npos ? V.size() : Close;
+    } else if (C == '(' || C == '[' || C == '{') {
+      Open.push_back(I);
+    } else if (C == ')' || C == ']' || C == '}') {
+      // findValueEnd lets any closer end any opener; here only its own does,
+      // so `a(b}` shows the '(' as the culprit.
+      char Want = C == ')' ? '(' : C == ']' ? '[' : '{';
+      if (!Open.empty() && V[Open.back()] == Want)
+        Open.pop_back();
+    }
+  }
+  return Open.empty() ? StringRef::npos : Open.front();
+}
+
 Error PipelineParser::parseOptions(size_t &Pos, ParsedElement &E) const {
   size_t BracePos = Pos++;
   while (true) {
