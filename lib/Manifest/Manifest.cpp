@@ -108,7 +108,7 @@ Expected<ManifestEntry> parseEntry(const json::Value &V, size_t Index,
   Entry.Type = *T;
 
   if (Error Err = parseShape(O->get("shape"), Index, *Name, E, Entry.Shape))
-    return std::move(Err);
+    return Err;
 
   if (const json::Value *OptV = O->get("optional")) {
     std::optional<bool> B = OptV->getAsBoolean();
@@ -177,9 +177,15 @@ Expected<Manifest> wopt::parseManifest(StringRef JSONText,
   ManifestErrors E(SourceName);
   Expected<json::Value> Root = json::parse(JSONText);
   if (!Root) {
-    // json::ParseError prints "[line:col, byte=N]: message".
+    // json::ParseError prints "[line:col, byte=N]: message"; reshape it
+    // into the usual "file:line:col: message".
     std::string Msg = toString(Root.takeError());
-    return E.top("invalid JSON " + StringRef(Msg).ltrim("["));
+    StringRef Where, What;
+    std::tie(Where, What) = StringRef(Msg).split("]: ");
+    Where = Where.ltrim('[').split(',').first;
+    std::string Name = SourceName.empty() ? "<manifest>" : SourceName.str();
+    return createStringError(inconvertibleErrorCode(),
+                             Name + ":" + Where + ": invalid JSON: " + What);
   }
   const json::Object *Obj = Root->getAsObject();
   if (!Obj)
@@ -189,7 +195,7 @@ Expected<Manifest> wopt::parseManifest(StringRef JSONText,
   Manifest M;
   M.SourceName = SourceName.str();
   if (Error Err = checkHeader(*Obj, E, M))
-    return std::move(Err);
+    return Err;
 
   const json::Value *EntriesV = Obj->get("entries");
   if (!EntriesV)

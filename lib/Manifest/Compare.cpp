@@ -1,0 +1,662 @@
+//===- Compare.cpp - Checkpoint vs manifest, and the report --------------===//
+//
+// The comparison looks only at names, dtypes and shapes, never at tensor
+// data, so verifying a multi-gigabyte checkpoint costs one hash map over its
+// keys. The report is the product: findings are grouped by key pattern so a
+// repeated mismatch is one line, and near misses come with the pass that
+// repairs them.
+//
+//===----------------------------------------------------------------------===//
+#include "wopt/IR/StateDict.h"
+#include "wopt/Manifest/Manifest.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/JSON.h"
+#include <map>
+
+using namespace wopt;
+using namespace llvm;
+
+using Kind = Finding::Kind;
+using Allowance = Finding::Allowance;
+
+//===----------------------------------------------------------------------===//
+// Comparison
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+StringRef valueKindName(const Value &V) {
+  switch (V.kind()) {
+  case Value::Kind::None:
+    return "None";
+  case Value::Kind::Bool:
+    return "bool";
+  case Value::Kind::Int:
+  case Value::Kind::BigInt:
+    return "int";
+  case Value::Kind::Float:
+    return "float";
+  case Value::Kind::Str:
+    return "str";
+  case Value::Kind::Bytes:
+    return "bytes";
+  case Value::Kind::List:
+    return "list";
+  case Value::Kind::Tuple:
+    return "tuple";
+  case Value::Kind::Set:
+  case Value::Kind::FrozenSet:
+    return "set";
+  case Value::Kind::Dict:
+    return "dict";
+  case Value::Kind::Tensor:
+    return "tensor";
+  case Value::Kind::Opaque:
+    return "object";
+  }
+  return "value";
+}
+
+bool matchesAny(ArrayRef<GlobPattern> Globs, StringRef Name) {
+  return any_of(Globs, [&](const GlobPattern &G) { return G.match(Name); });
+}
+
+std::string typeOf(const ManifestEntry &E) {
+  return formatTensorType(E.Type, E.Shape);
+}
+
+std::string typeOf(const CheckpointEntry &E) {
+  if (!E.IsTensor)
+    return "a non-tensor " + E.ValueKind;
+  return formatTensorType(E.Type, E.Shape);
+}
+
+std::optional<uint64_t> numelOf(ArrayRef<int64_t> Shape) {
+  uint64_t N = 1;
+  for (int64_t D : Shape)
+    if (D < 0 || (D && N > UINT64_MAX / uint64_t(D)))
+      return std::nullopt;
+    else
+      N *= uint64_t(D);
+  return N;
+}
+
+} // namespace
+
+std::vector<CheckpointEntry> wopt::checkpointEntries(const DictValue &SD) {
+  std::vector<CheckpointEntry> Out;
+  Out.reserve(SD.size());
+  for (const DictEntry &DE : SD.entries()) {
+    std::optional<StringRef> Key = DE.keyString();
+    if (!Key || !DE.Val)
+      continue;
+    CheckpointEntry E;
+    E.Name = Key->str();
+    if (const auto *T = dyn_cast<TensorValue>(DE.Val.get())) {
+      E.Type = T->dtype();
+      E.Shape.assign(T->shape().begin(), T->shape().end());
+      E.Origin = T->provenance();
+      E.Bytes = T->numel().value_or(0) * dtypeSize(T->dtype());
+    } else {
+      E.IsTensor = false;
+      E.ValueKind = valueKindName(*DE.Val).str();
+    }
+    Out.push_back(std::move(E));
+  }
+  return Out;
+}
+
+Expected<std::vector<GlobPattern>>
+wopt::compileGlobs(ArrayRef<std::string> Patterns, StringRef OptionName) {
+  std::vector<GlobPattern> Out;
+  for (const std::string &P : Patterns) {
+    Expected<GlobPattern> G = GlobPattern::create(P);
+    if (!G)
+      return createStringError(inconvertibleErrorCode(),
+                               OptionName + ": invalid glob '" + P +
+                                   "': " + toString(G.takeError()));
+    Out.push_back(std::move(*G));
+  }
+  return Out;
+}
+
+unsigned Comparison::count(Kind K, bool ErrorsOnly) const {
+  return count_if(Findings, [&](const Finding &F) {
+    return F.TheKind == K && (!ErrorsOnly || F.isError());
+  });
+}
+
+unsigned Comparison::countAllowed(Allowance A) const {
+  return count_if(Findings, [&](const Finding &F) { return F.Allowed == A; });
+}
+
+uint64_t Comparison::prunedBytes() const {
+  uint64_t N = 0;
+  for (const Finding &F : Findings)
+    if (F.Allowed == Allowance::Pruned && F.Actual)
+      N += F.Actual->Bytes;
+  return N;
+}
+
+bool Comparison::ok() const {
+  return none_of(Findings, [](const Finding &F) { return F.isError(); });
+}
+
+Comparison wopt::compareWithManifest(const Manifest &M,
+                                     ArrayRef<CheckpointEntry> Entries,
+                                     const CompareOptions &Opts) {
+  Comparison C;
+  C.ManifestName = Opts.ManifestName.empty() ? M.SourceName : Opts.ManifestName;
+  C.NumManifestEntries = M.Entries.size();
+  C.NumCheckpointEntries = Entries.size();
+
+  StringMap<unsigned> IndexOf;
+  for (unsigned I = 0; I < Entries.size(); ++I)
+    IndexOf.try_emplace(Entries[I].Name, I);
+  std::vector<bool> Seen(Entries.size(), false);
+
+  std::vector<Finding> Missing, Unexpected, Shapes, DTypes;
+  for (const ManifestEntry &E : M.Entries) {
+    auto It = IndexOf.find(E.Name);
+    if (It == IndexOf.end()) {
+      Finding F{Kind::Missing, Allowance::None, E.Name, E, std::nullopt};
+      if (E.Optional)
+        F.Allowed = Allowance::Optional;
+      else if (matchesAny(Opts.AllowMissing, E.Name))
+        F.Allowed = Allowance::AllowedByGlob;
+      Missing.push_back(std::move(F));
+      continue;
+    }
+    Seen[It->second] = true;
+    const CheckpointEntry &A = Entries[It->second];
+    if (!A.IsTensor || A.Type != E.Type)
+      DTypes.push_back({Kind::DTypeMismatch, Allowance::None, E.Name, E, A});
+    if (A.IsTensor && ArrayRef<int64_t>(A.Shape) != ArrayRef<int64_t>(E.Shape))
+      Shapes.push_back({Kind::ShapeMismatch, Allowance::None, E.Name, E, A});
+  }
+  for (unsigned I = 0; I < Entries.size(); ++I) {
+    if (Seen[I])
+      continue;
+    Finding F{Kind::Unexpected, Allowance::None, Entries[I].Name, std::nullopt,
+              Entries[I]};
+    if (matchesAny(Opts.AllowUnexpected, F.Name))
+      F.Allowed = Allowance::AllowedByGlob;
+    else if (Opts.PruneUnexpected)
+      F.Allowed = Allowance::Pruned;
+    Unexpected.push_back(std::move(F));
+  }
+
+  // Pruned keys still pair with missing ones: a pruned `blocks.0.3.x` next
+  // to a missing `blocks.3.x` is the mistake worth a hint.
+  std::vector<std::string> UNames, MNames;
+  for (const Finding &F : Unexpected)
+    if (F.Allowed != Allowance::AllowedByGlob)
+      UNames.push_back(F.Name);
+  for (const Finding &F : Missing)
+    if (F.isError())
+      MNames.push_back(F.Name);
+  C.Hints = findNearMisses(UNames, MNames);
+
+  for (auto *List : {&Missing, &Unexpected, &Shapes, &DTypes})
+    for (Finding &F : *List)
+      C.Findings.push_back(std::move(F));
+  return C;
+}
+
+//===----------------------------------------------------------------------===//
+// Human report
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// Most groups printed per kind; the JSON report lists everything.
+const size_t MaxGroupsShown = 12;
+/// Groups up to this size get one provenance note per key.
+const size_t MaxPerKeyNotes = 3;
+
+std::string plural(size_t N, StringRef One, StringRef Many) {
+  return std::to_string(N) + " " + (N == 1 ? One : Many).str();
+}
+
+std::string originNote(const CheckpointEntry &A) {
+  if (A.Origin.empty())
+    return "note: " + A.Name + " has no recorded origin";
+  std::string S;
+  raw_string_ostream OS(S);
+  OS << "note: read as ";
+  A.Origin.print(OS);
+  return S;
+}
+
+/// "7 × f32[1]"; per key when the types differ and there are few keys.
+std::string typesOf(ArrayRef<std::string> Types) {
+  if (Types.size() == 1)
+    return Types.front();
+  if (all_equal(Types))
+    return std::to_string(Types.size()) + " \u00d7 " + Types.front();
+  if (Types.size() <= 8)
+    return join(Types, ", ");
+  std::vector<std::string> Order;
+  std::map<std::string, unsigned> Count;
+  for (const std::string &T : Types)
+    if (Count[T]++ == 0)
+      Order.push_back(T);
+  std::string S;
+  for (const std::string &T : Order)
+    S += (S.empty() ? "" : ", ") + std::to_string(Count[T]) + " \u00d7 " + T;
+  return S;
+}
+
+class ReportPrinter {
+public:
+  ReportPrinter(const Comparison &C, raw_ostream &OS) : C(C), OS(OS) {}
+  void print();
+
+private:
+  std::vector<const Finding *> errors(Kind K) const {
+    std::vector<const Finding *> R;
+    for (const Finding &F : C.Findings)
+      if (F.TheKind == K && F.isError())
+        R.push_back(&F);
+    return R;
+  }
+  void printMissing();
+  void printUnexpected();
+  void printGroupOrigins(ArrayRef<const Finding *> Members);
+  void printMismatches(Kind K);
+  void printAllowed();
+  bool limitReached(size_t Shown, size_t Total, StringRef What,
+                    size_t KeysLeft);
+
+  const Comparison &C;
+  raw_ostream &OS;
+};
+
+std::vector<std::string> namesOf(ArrayRef<const Finding *> Fs) {
+  std::vector<std::string> N;
+  N.reserve(Fs.size());
+  for (const Finding *F : Fs)
+    N.push_back(F->Name);
+  return N;
+}
+
+std::vector<const Finding *> membersOf(const KeyGroup &G,
+                                       ArrayRef<const Finding *> Fs) {
+  std::vector<const Finding *> R;
+  for (unsigned M : G.Members)
+    R.push_back(Fs[M]);
+  return R;
+}
+
+std::string groupSubject(const KeyGroup &G) {
+  if (G.Members.size() == 1)
+    return "key " + G.Pattern;
+  return plural(G.Members.size(), "key", "keys") + (G.Sparse ? " in " : " ") +
+         G.Pattern;
+}
+
+bool ReportPrinter::limitReached(size_t Shown, size_t Total, StringRef What,
+                                 size_t KeysLeft) {
+  if (Shown < MaxGroupsShown)
+    return false;
+  OS << "note: " << plural(Total - Shown, "more group", "more groups") << " of "
+     << What << " (" << plural(KeysLeft, "key", "keys")
+     << ") not shown; report=FILE lists every key\n";
+  return true;
+}
+
+void ReportPrinter::printMissing() {
+  std::vector<const Finding *> Fs = errors(Kind::Missing);
+  std::vector<KeyGroup> Groups = groupKeys(namesOf(Fs));
+  size_t KeysLeft = Fs.size();
+  for (size_t I = 0; I < Groups.size(); ++I) {
+    if (limitReached(I, Groups.size(), "missing keys", KeysLeft))
+      break;
+    std::vector<std::string> Types;
+    for (const Finding *F : membersOf(Groups[I], Fs))
+      Types.push_back(typeOf(*F->Expected));
+    OS << "error: missing " << groupSubject(Groups[I]) << " (" << typesOf(Types)
+       << ")\n";
+    KeysLeft -= Groups[I].Members.size();
+  }
+}
+
+/// Names where each unexpected key came from: per key for small groups,
+/// as one grouped pattern of original names for large ones.
+void ReportPrinter::printGroupOrigins(ArrayRef<const Finding *> Members) {
+  if (Members.size() > MaxPerKeyNotes) {
+    std::vector<std::string> Paths;
+    std::vector<std::string> Passes;
+    const Provenance &First = Members.front()->Actual->Origin;
+    bool Uniform = !First.empty();
+    for (const Finding *F : Members) {
+      const Provenance &P = F->Actual->Origin;
+      Uniform &= !P.empty() && P.File == First.File &&
+                 P.History.size() == First.History.size();
+      Paths.push_back(P.originalPath());
+    }
+    std::vector<KeyGroup> G =
+        Uniform ? groupKeys(Paths) : std::vector<KeyGroup>();
+    if (G.size() == 1) {
+      OS << "note: read as " << (G[0].Sparse ? "keys in " : "") << G[0].Pattern
+         << " (" << First.File << ")";
+      for (size_t I = 0; I < First.History.size(); ++I)
+        OS << (I ? ", " : "; renamed by ") << First.History[I].Pass;
+      OS << "\n";
+      return;
+    }
+  }
+  size_t Shown = std::min(Members.size(), MaxPerKeyNotes);
+  for (size_t I = 0; I < Shown; ++I)
+    OS << originNote(*Members[I]->Actual) << "\n";
+  if (Members.size() > Shown)
+    OS << "note: "
+       << plural(Members.size() - Shown, "more origin", "more origins")
+       << " in the JSON report\n";
+}
+
+void ReportPrinter::printUnexpected() {
+  std::vector<const Finding *> Fs = errors(Kind::Unexpected);
+  std::vector<KeyGroup> Groups = groupKeys(namesOf(Fs));
+  size_t KeysLeft = Fs.size();
+  for (size_t I = 0; I < Groups.size(); ++I) {
+    if (limitReached(I, Groups.size(), "unexpected keys", KeysLeft))
+      break;
+    std::vector<const Finding *> Members = membersOf(Groups[I], Fs);
+    std::vector<std::string> Types;
+    for (const Finding *F : Members)
+      Types.push_back(typeOf(*F->Actual));
+    OS << "error: unexpected " << groupSubject(Groups[I]) << " ("
+       << typesOf(Types) << ")\n";
+    printGroupOrigins(Members);
+    KeysLeft -= Groups[I].Members.size();
+  }
+}
+
+/// Shape and dtype mismatches, grouped by key pattern among findings that
+/// have the same expected and actual types.
+void ReportPrinter::printMismatches(Kind K) {
+  std::vector<const Finding *> Fs = errors(K);
+  std::map<std::string, std::vector<const Finding *>> ByTypes;
+  std::vector<std::string> Order;
+  for (const Finding *F : Fs) {
+    std::string Key = typeOf(*F->Expected) + "\x01" + typeOf(*F->Actual);
+    auto &List = ByTypes[Key];
+    if (List.empty())
+      Order.push_back(Key);
+    List.push_back(F);
+  }
+  struct Line {
+    const Finding *First;
+    KeyGroup Group;
+  };
+  std::vector<Line> Lines;
+  for (const std::string &Key : Order) {
+    ArrayRef<const Finding *> Part = ByTypes[Key];
+    for (KeyGroup &G : groupKeys(namesOf(Part)))
+      Lines.push_back({Part[G.Members.front()], std::move(G)});
+  }
+  // Back to manifest order: findings are stored in it.
+  llvm::stable_sort(
+      Lines, [](const Line &A, const Line &B) { return A.First < B.First; });
+  StringRef What = K == Kind::ShapeMismatch ? "shape" : "dtype";
+  size_t KeysLeft = Fs.size();
+  for (size_t I = 0; I < Lines.size(); ++I) {
+    if (limitReached(I, Lines.size(), What.str() + " mismatches", KeysLeft))
+      break;
+    const Finding &F = *Lines[I].First;
+    const ManifestEntry &E = *F.Expected;
+    const CheckpointEntry &A = *F.Actual;
+    OS << "error: " << What << " mismatch for " << groupSubject(Lines[I].Group)
+       << ": manifest has "
+       << (K == Kind::ShapeMismatch ? typeOf(E) : dtypeName(E.Type).str())
+       << ", checkpoint has "
+       << (K == Kind::ShapeMismatch || !A.IsTensor ? typeOf(A)
+                                                   : dtypeName(A.Type).str())
+       << "\n";
+    KeysLeft -= Lines[I].Group.Members.size();
+    if (K != Kind::ShapeMismatch)
+      continue;
+    std::optional<uint64_t> NE = numelOf(E.Shape), NA = numelOf(A.Shape);
+    bool Transposed = E.Shape.size() == 2 && A.Shape.size() == 2 &&
+                      E.Shape[0] == A.Shape[1] && E.Shape[1] == A.Shape[0] &&
+                      E.Shape[0] != E.Shape[1];
+    if (Transposed)
+      OS << "note: the shapes are transposed; the data needs a transpose, "
+            "not just a reshape\n";
+    else if (NE && NA && *NE == *NA)
+      OS << "note: both have " << *NE << " elements; a reshape would fit\n";
+  }
+}
+
+void ReportPrinter::printAllowed() {
+  SmallVector<std::string, 4> Parts;
+  if (unsigned N = C.countAllowed(Allowance::Optional))
+    Parts.push_back(plural(N, "optional entry", "optional entries") +
+                    " missing");
+  unsigned AllowedMissing = 0, AllowedUnexpected = 0;
+  for (const Finding &F : C.Findings)
+    if (F.Allowed == Allowance::AllowedByGlob)
+      ++(F.TheKind == Kind::Missing ? AllowedMissing : AllowedUnexpected);
+  if (AllowedMissing)
+    Parts.push_back(std::to_string(AllowedMissing) +
+                    " missing allowed by allow-missing");
+  if (AllowedUnexpected)
+    Parts.push_back(std::to_string(AllowedUnexpected) +
+                    " unexpected allowed by allow-unexpected");
+  if (unsigned N = C.countAllowed(Allowance::Pruned))
+    Parts.push_back(std::to_string(N) + " unexpected pruned");
+  if (!Parts.empty())
+    OS << "note: not counted: " << join(Parts, ", ") << "\n";
+}
+
+void ReportPrinter::print() {
+  if (!C.ok()) {
+    printMissing();
+    printUnexpected();
+    printMismatches(Kind::ShapeMismatch);
+    printMismatches(Kind::DTypeMismatch);
+    printAllowed();
+    const size_t MaxHints = 8;
+    for (size_t I = 0; I < C.Hints.size() && I < MaxHints; ++I)
+      OS << "hint: " << C.Hints[I].Message << "\n";
+    OS << "error: checkpoint does not match manifest " << C.ManifestName << ": "
+       << summarizeCounts(C) << "\n";
+    return;
+  }
+  OS << "checkpoint matches manifest " << C.ManifestName << " ("
+     << plural(C.NumManifestEntries, "entry", "entries");
+  std::string Counts = summarizeCounts(C);
+  if (Counts != "no differences")
+    OS << "; " << Counts;
+  OS << ")\n";
+}
+
+} // namespace
+
+std::string wopt::summarizeCounts(const Comparison &C) {
+  SmallVector<std::string, 4> Parts;
+  if (unsigned N = C.count(Kind::Missing))
+    Parts.push_back(std::to_string(N) + " missing");
+  if (unsigned N = C.count(Kind::Unexpected))
+    Parts.push_back(std::to_string(N) + " unexpected");
+  if (unsigned N = C.count(Kind::ShapeMismatch))
+    Parts.push_back(plural(N, "shape mismatch", "shape mismatches"));
+  if (unsigned N = C.count(Kind::DTypeMismatch))
+    Parts.push_back(plural(N, "dtype mismatch", "dtype mismatches"));
+  if (!C.ok())
+    return join(Parts, ", ");
+  // A passing run: say what was let through.
+  unsigned Allowed = C.countAllowed(Allowance::Optional) +
+                     C.countAllowed(Allowance::AllowedByGlob);
+  if (Allowed)
+    Parts.push_back(std::to_string(Allowed) + " allowed");
+  if (unsigned N = C.countAllowed(Allowance::Pruned))
+    Parts.push_back(std::to_string(N) + " pruned");
+  return Parts.empty() ? "no differences" : join(Parts, ", ");
+}
+
+void wopt::printReport(const Comparison &C, raw_ostream &OS) {
+  ReportPrinter(C, OS).print();
+}
+
+//===----------------------------------------------------------------------===//
+// JSON report
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+StringRef allowanceName(Allowance A) {
+  switch (A) {
+  case Allowance::None:
+    return "error";
+  case Allowance::Optional:
+    return "optional";
+  case Allowance::AllowedByGlob:
+    return "allowed";
+  case Allowance::Pruned:
+    return "pruned";
+  }
+  return "error";
+}
+
+void writeType(json::OStream &J, DType T, ArrayRef<int64_t> Shape) {
+  J.attribute("dtype", dtypeName(T));
+  J.attributeArray("shape", [&] {
+    for (int64_t D : Shape)
+      J.value(D);
+  });
+}
+
+void writeExpected(json::OStream &J, const ManifestEntry &E) {
+  J.attributeObject("expected", [&] { writeType(J, E.Type, E.Shape); });
+}
+
+void writeActual(json::OStream &J, const CheckpointEntry &A) {
+  J.attributeObject("actual", [&] {
+    if (A.IsTensor)
+      writeType(J, A.Type, A.Shape);
+    else
+      J.attribute("kind", A.ValueKind);
+  });
+}
+
+void writeOrigin(json::OStream &J, const Provenance &P) {
+  if (P.empty())
+    return;
+  J.attributeObject("origin", [&] {
+    J.attribute("file", P.File);
+    J.attribute("path", P.originalPath());
+    J.attribute("name", P.originalName());
+    if (!P.StorageKey.empty())
+      J.attribute("storage", P.StorageKey);
+    if (P.ByteOffset)
+      J.attribute("byte", int64_t(*P.ByteOffset));
+    J.attributeArray("history", [&] {
+      for (const Provenance::Step &S : P.History)
+        J.object([&] {
+          J.attribute("pass", S.Pass);
+          if (S.From != S.To) {
+            J.attribute("from", S.From);
+            J.attribute("to", S.To);
+          }
+          if (!S.Note.empty())
+            J.attribute("note", S.Note);
+        });
+    });
+  });
+}
+
+void writeFinding(json::OStream &J, const Finding &F) {
+  J.object([&] {
+    J.attribute("name", F.Name);
+    J.attribute("status", allowanceName(F.Allowed));
+    if (F.TheKind == Kind::Missing) {
+      writeExpected(J, *F.Expected);
+      return;
+    }
+    if (F.TheKind != Kind::Unexpected)
+      writeExpected(J, *F.Expected);
+    writeActual(J, *F.Actual);
+    if (F.TheKind == Kind::Unexpected) {
+      J.attribute("bytes", int64_t(F.Actual->Bytes));
+      writeOrigin(J, F.Actual->Origin);
+    }
+    if (F.TheKind == Kind::ShapeMismatch) {
+      std::optional<uint64_t> NE = numelOf(F.Expected->Shape),
+                              NA = numelOf(F.Actual->Shape);
+      J.attribute("same_numel", NE && NA && *NE == *NA);
+    }
+  });
+}
+
+void writeGroups(json::OStream &J, const Comparison &C, Kind K) {
+  std::vector<std::string> Names;
+  for (const Finding &F : C.Findings)
+    if (F.TheKind == K && F.isError())
+      Names.push_back(F.Name);
+  J.arrayBegin();
+  for (const KeyGroup &G : groupKeys(Names))
+    J.object([&] {
+      J.attribute("pattern", G.Pattern);
+      J.attribute("count", int64_t(G.Members.size()));
+      J.attribute("sparse", G.Sparse);
+    });
+  J.arrayEnd();
+}
+
+} // namespace
+
+void wopt::writeJSONReport(const Comparison &C, raw_ostream &OS) {
+  json::OStream J(OS, 2);
+  J.object([&] {
+    J.attribute("format", "wopt-verify-report");
+    J.attribute("version", 1);
+    J.attribute("manifest", C.ManifestName);
+    J.attribute("ok", C.ok());
+    J.attribute("summary", summarizeCounts(C));
+    J.attributeObject("counts", [&] {
+      J.attribute("manifest_entries", int64_t(C.NumManifestEntries));
+      J.attribute("checkpoint_entries", int64_t(C.NumCheckpointEntries));
+      J.attribute("missing", C.count(Kind::Missing));
+      J.attribute("unexpected", C.count(Kind::Unexpected));
+      J.attribute("shape_mismatches", C.count(Kind::ShapeMismatch));
+      J.attribute("dtype_mismatches", C.count(Kind::DTypeMismatch));
+      J.attribute("optional_missing", C.countAllowed(Allowance::Optional));
+      J.attribute("allowed", C.countAllowed(Allowance::AllowedByGlob));
+      J.attribute("pruned", C.countAllowed(Allowance::Pruned));
+      J.attribute("pruned_bytes", int64_t(C.prunedBytes()));
+    });
+    const std::pair<Kind, StringRef> Sections[] = {
+        {Kind::Missing, "missing"},
+        {Kind::Unexpected, "unexpected"},
+        {Kind::ShapeMismatch, "shape_mismatches"},
+        {Kind::DTypeMismatch, "dtype_mismatches"}};
+    for (const auto &Section : Sections)
+      J.attributeArray(Section.second, [&] {
+        for (const Finding &F : C.Findings)
+          if (F.TheKind == Section.first)
+            writeFinding(J, F);
+      });
+    J.attributeObject("groups", [&] {
+      J.attributeBegin("missing");
+      writeGroups(J, C, Kind::Missing);
+      J.attributeEnd();
+      J.attributeBegin("unexpected");
+      writeGroups(J, C, Kind::Unexpected);
+      J.attributeEnd();
+    });
+    J.attributeArray("hints", [&] {
+      for (const Hint &H : C.Hints)
+        J.object([&] {
+          J.attribute("kind", H.Kind);
+          J.attribute("fix", H.Fix);
+          J.attribute("keys", H.NumKeys);
+          J.attribute("message", H.Message);
+        });
+    });
+  });
+  OS << "\n";
+}

@@ -1,0 +1,563 @@
+//===- KeyPatterns.cpp - Grouping keys and pairing near misses -----------===//
+//
+// Both jobs look at keys as dot-separated components. Grouping folds keys
+// that differ only in integer components into one pattern. Near-miss
+// detection tries a fixed set of structural edits on each unexpected key and
+// asks whether the result is a missing key; every lookup is a hash probe, so
+// the cost is O(keys * components).
+//
+//===----------------------------------------------------------------------===//
+#include "wopt/Manifest/Manifest.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
+#include <algorithm>
+#include <map>
+
+using namespace wopt;
+using namespace llvm;
+
+namespace {
+
+/// A component that names a module-list index: digits without a leading
+/// zero ("07" is a name, not an index), short enough for uint64_t.
+bool isIndex(StringRef C) {
+  if (C.empty() || C.size() > 18 || (C.size() > 1 && C[0] == '0'))
+    return false;
+  return all_of(C, isDigit);
+}
+
+uint64_t indexValue(StringRef C) {
+  uint64_t V = 0;
+  bool Failed = C.getAsInteger(10, V);
+  assert(!Failed && "caller checked isIndex");
+  (void)Failed;
+  return V;
+}
+
+SmallVector<StringRef, 8> components(StringRef Key) {
+  SmallVector<StringRef, 8> C;
+  Key.split(C, '.');
+  return C;
+}
+
+std::string joinComponents(ArrayRef<StringRef> C) { return join(C, "."); }
+
+//===----------------------------------------------------------------------===//
+// Grouping
+//===----------------------------------------------------------------------===//
+
+struct SplitKey {
+  SmallVector<StringRef, 8> Comps;
+  SmallVector<unsigned, 4> IndexPos; ///< positions of integer components
+  SmallVector<uint64_t, 4> Values;   ///< their values
+};
+
+SplitKey splitKey(StringRef Key) {
+  SplitKey S;
+  S.Comps = components(Key);
+  for (unsigned I = 0; I < S.Comps.size(); ++I)
+    if (isIndex(S.Comps[I])) {
+      S.IndexPos.push_back(I);
+      S.Values.push_back(indexValue(S.Comps[I]));
+    }
+  return S;
+}
+
+/// The key with its integer components replaced by a marker no key holds.
+std::string templateOf(const SplitKey &S) {
+  SmallVector<StringRef, 8> C(S.Comps.begin(), S.Comps.end());
+  for (unsigned P : S.IndexPos)
+    C[P] = "\x01";
+  return joinComponents(C);
+}
+
+std::vector<uint64_t> distinctValues(ArrayRef<SplitKey> Keys,
+                                     ArrayRef<unsigned> Members, unsigned Pos) {
+  std::vector<uint64_t> V;
+  V.reserve(Members.size());
+  for (unsigned M : Members)
+    V.push_back(Keys[M].Values[Pos]);
+  llvm::sort(V);
+  V.erase(std::unique(V.begin(), V.end()), V.end());
+  return V;
+}
+
+KeyGroup makeGroup(ArrayRef<SplitKey> Keys, std::vector<unsigned> Members,
+                   bool Sparse) {
+  const SplitKey &First = Keys[Members.front()];
+  SmallVector<std::string, 8> C(First.Comps.begin(), First.Comps.end());
+  for (unsigned I = 0; I < First.IndexPos.size(); ++I)
+    C[First.IndexPos[I]] = formatIntegerSet(distinctValues(Keys, Members, I));
+  KeyGroup G;
+  G.Pattern = join(C, ".");
+  G.Members = std::move(Members);
+  G.Sparse = Sparse;
+  return G;
+}
+
+/// Renders one template's members. A full cartesian product is one pattern;
+/// otherwise split on the first varying index, unless that makes more than
+/// a few patterns, in which case one sparse pattern says it better.
+void renderMembers(ArrayRef<SplitKey> Keys, std::vector<unsigned> Members,
+                   std::vector<KeyGroup> &Out) {
+  const unsigned MaxSplit = 4;
+  unsigned NumPos = Keys[Members.front()].Values.size();
+  uint64_t Combinations = 1;
+  int FirstVarying = -1;
+  for (unsigned P = 0; P < NumPos; ++P) {
+    size_t N = distinctValues(Keys, Members, P).size();
+    if (N > 1 && FirstVarying < 0)
+      FirstVarying = P;
+    Combinations = std::min<uint64_t>(Combinations * N, UINT32_MAX);
+  }
+  if (Combinations == Members.size()) {
+    Out.push_back(makeGroup(Keys, std::move(Members), false));
+    return;
+  }
+  std::map<uint64_t, std::vector<unsigned>> ByValue;
+  for (unsigned M : Members)
+    ByValue[Keys[M].Values[FirstVarying]].push_back(M);
+  std::vector<KeyGroup> Split;
+  for (auto &KV : ByValue) {
+    renderMembers(Keys, std::move(KV.second), Split);
+    if (Split.size() > MaxSplit)
+      break;
+  }
+  if (Split.size() > MaxSplit) {
+    Out.push_back(makeGroup(Keys, std::move(Members), true));
+    return;
+  }
+  for (KeyGroup &G : Split)
+    Out.push_back(std::move(G));
+}
+
+} // namespace
+
+std::string wopt::formatIntegerSet(ArrayRef<uint64_t> V) {
+  assert(!V.empty() && is_sorted(V) && "needs sorted distinct values");
+  if (V.size() == 1)
+    return std::to_string(V[0]);
+  std::string S = "{";
+  for (size_t I = 0; I < V.size();) {
+    size_t J = I;
+    while (J + 1 < V.size() && V[J + 1] == V[J] + 1)
+      ++J;
+    if (I)
+      S += ",";
+    // Runs of three or more read better as a range; a pair stays a list.
+    if (J - I >= 2) {
+      S += std::to_string(V[I]) + ".." + std::to_string(V[J]);
+    } else {
+      S += std::to_string(V[I]);
+      if (J > I)
+        S += "," + std::to_string(V[J]);
+    }
+    I = J + 1;
+  }
+  return S + "}";
+}
+
+std::vector<KeyGroup> wopt::groupKeys(ArrayRef<std::string> Keys) {
+  std::vector<SplitKey> Split;
+  Split.reserve(Keys.size());
+  for (const std::string &K : Keys)
+    Split.push_back(splitKey(K));
+
+  StringMap<unsigned> GroupOf;
+  std::vector<std::vector<unsigned>> Templates;
+  for (unsigned I = 0; I < Keys.size(); ++I) {
+    auto [It, New] =
+        GroupOf.try_emplace(templateOf(Split[I]), Templates.size());
+    if (New)
+      Templates.emplace_back();
+    Templates[It->second].push_back(I);
+  }
+
+  std::vector<KeyGroup> Out;
+  for (std::vector<unsigned> &Members : Templates)
+    renderMembers(Split, std::move(Members), Out);
+  llvm::stable_sort(Out, [](const KeyGroup &A, const KeyGroup &B) {
+    return A.Members.front() < B.Members.front();
+  });
+  return Out;
+}
+
+//===----------------------------------------------------------------------===//
+// Near misses
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+std::string plural(size_t N, StringRef One, StringRef Many) {
+  return std::to_string(N) + " " + (N == 1 ? One : Many).str();
+}
+
+/// Counts occurrences and remembers the first example of each.
+struct Tally {
+  std::map<std::string, unsigned> Count;
+  std::vector<std::string> Order;
+  void add(const std::string &K) {
+    if (Count[K]++ == 0)
+      Order.push_back(K);
+  }
+  /// Keys by count, most first; ties keep first-seen order.
+  std::vector<std::string> ranked() const {
+    std::vector<std::string> R = Order;
+    llvm::stable_sort(R, [&](const std::string &A, const std::string &B) {
+      return Count.at(A) > Count.at(B);
+    });
+    return R;
+  }
+};
+
+/// Wrappers that frameworks put in front of every key (DDP, torch.compile,
+/// Lightning); they are stripped, never selected.
+bool isWrapperComponent(StringRef C) {
+  return C == "module" || C == "_orig_mod" || C == "model";
+}
+
+/// Escapes a key component for a rename rule (POSIX extended regex).
+std::string escapeRegex(StringRef S) {
+  std::string R;
+  for (char C : S) {
+    if (StringRef("\\^$.|?*+()[]{}").contains(C))
+      R += '\\';
+    R += C;
+  }
+  return R;
+}
+
+class NearMissFinder {
+public:
+  NearMissFinder(ArrayRef<std::string> U, ArrayRef<std::string> M)
+      : U(U), M(M), Explained(U.size(), false) {
+    for (const std::string &K : M)
+      MSet.insert(K);
+    for (const std::string &K : U)
+      USet.insert(K);
+    for (const std::string &K : U)
+      UComps.push_back(components(K));
+  }
+
+  std::vector<Hint> run() {
+    derivedBuffers();
+    chunks();
+    downsampleAndHead();
+    prefixes();
+    renamedComponent();
+    llvm::stable_sort(Hints, [](const Hint &A, const Hint &B) {
+      return A.NumKeys > B.NumKeys;
+    });
+    return std::move(Hints);
+  }
+
+private:
+  void add(StringRef Kind, StringRef Fix, unsigned N, const Twine &Msg) {
+    Hints.push_back({Kind.str(), Fix.str(), Msg.str(), N});
+  }
+
+  bool isMissing(ArrayRef<StringRef> C) const {
+    return MSet.contains(joinComponents(C));
+  }
+
+  void derivedBuffers();
+  void chunks();
+  void downsampleAndHead();
+  void prefixes();
+  void renamedComponent();
+
+  ArrayRef<std::string> U, M;
+  StringSet<> MSet, USet;
+  std::vector<SmallVector<StringRef, 8>> UComps;
+  std::vector<bool> Explained;
+  std::vector<Hint> Hints;
+};
+
+/// Buffers models rebuild in __init__; a checkpoint holding them is stale,
+/// never wrong, so drop-dynamic-buffers is always the fix.
+void NearMissFinder::derivedBuffers() {
+  Tally Names;
+  unsigned N = 0;
+  for (size_t I = 0; I < U.size(); ++I) {
+    // drop-dynamic-buffers' default list.
+    StringRef Last = UComps[I].back();
+    bool Rotary = Last == "inv_freq" && UComps[I].size() > 1 &&
+                  UComps[I][UComps[I].size() - 2] == "rotary_emb";
+    if (Last != "position_ids" && Last != "token_type_ids" &&
+        Last != "relative_position_index" && Last != "attn_mask" && !Rotary)
+      continue;
+    Names.add(Last.str());
+    Explained[I] = true;
+    ++N;
+  }
+  if (!N)
+    return;
+  add("drop-dynamic-buffers", "drop-dynamic-buffers", N,
+      (N == 1 ? "1 unexpected key is a buffer the model recomputes ("
+              : plural(N, "",
+                       "unexpected keys are buffers the model "
+                       "recomputes (")) +
+          join(Names.Order, ", ") + "); add drop-dynamic-buffers");
+}
+
+/// DINOv2 BlockChunk: `blocks.<c>.<g>.x` where the target has `blocks.<g>.x`.
+void NearMissFinder::chunks() {
+  Tally Prefixes;
+  unsigned N = 0;
+  for (size_t I = 0; I < U.size(); ++I) {
+    ArrayRef<StringRef> C = UComps[I];
+    for (size_t P = 0; P + 1 < C.size(); ++P) {
+      if (!isIndex(C[P]) || !isIndex(C[P + 1]))
+        continue;
+      SmallVector<StringRef, 8> Flat(C.begin(), C.end());
+      Flat.erase(Flat.begin() + P);
+      if (!isMissing(Flat))
+        continue;
+      Prefixes.add(joinComponents(C.take_front(P)));
+      Explained[I] = true;
+      ++N;
+      break;
+    }
+  }
+  if (!N)
+    return;
+  std::string Pre = Prefixes.ranked().front();
+  std::string Dot = Pre.empty() ? "" : ".";
+  add("flatten-chunks", "flatten-chunks", N,
+      plural(N, "unexpected key looks", "unexpected keys look") +
+          " like chunked blocks (" + Pre + Dot + "<c>.<g>.* where the " +
+          "manifest has " + Pre + Dot + "<g>.*); add flatten-chunks");
+}
+
+/// Swin: old checkpoints keep `layers.<i>.downsample` at the end of stage i
+/// and the classifier at `head.`; timm >= 0.9 wants `layers.<i+1>` and
+/// `head.fc.`. One pass, reshape-downsample, converts either way.
+void NearMissFinder::downsampleAndHead() {
+  unsigned ToTimm = 0, ToOriginal = 0, HeadToFc = 0, FcToHead = 0;
+  std::string Stage = "layers";
+  bool HeadFirst = true;
+  for (size_t I = 0; I < U.size(); ++I) {
+    ArrayRef<StringRef> C = UComps[I];
+    for (size_t P = 0; P + 1 < C.size(); ++P) {
+      if (isIndex(C[P]) && C[P + 1] == "downsample") {
+        uint64_t Idx = indexValue(C[P]);
+        SmallVector<StringRef, 8> K(C.begin(), C.end());
+        std::string Next = std::to_string(Idx + 1);
+        std::string Prev = std::to_string(Idx ? Idx - 1 : 0);
+        K[P] = Next;
+        if (isMissing(K)) {
+          ++ToTimm, Explained[I] = true;
+        } else if (Idx > 0 && (K[P] = Prev, isMissing(K))) {
+          ++ToOriginal, Explained[I] = true;
+        }
+        if (Explained[I] && P > 0)
+          Stage = C[P - 1].str();
+        break;
+      }
+      if (C[P] != "head")
+        continue;
+      SmallVector<StringRef, 8> K(C.begin(), C.end());
+      if (C[P + 1] == "fc") {
+        K.erase(K.begin() + P + 1);
+        if (isMissing(K))
+          ++FcToHead, Explained[I] = true;
+      } else {
+        K.insert(K.begin() + P + 1, "fc");
+        if (isMissing(K))
+          ++HeadToFc, Explained[I] = true;
+      }
+      HeadFirst = P == 0;
+      break;
+    }
+  }
+  // rename matches whole keys: capture what comes before and after.
+  std::string Head = HeadFirst ? "head" : "(.*)\\.head";
+  std::string HeadTo = HeadFirst ? "head" : "$1.head";
+  std::string Rest = HeadFirst ? "$1" : "$2";
+  if (ToTimm || ToOriginal) {
+    bool Timm = ToTimm >= ToOriginal;
+    unsigned N = Timm ? ToTimm : ToOriginal;
+    std::string From = Timm ? "<i>" : "<i+1>", To = Timm ? "<i+1>" : "<i>";
+    unsigned NumHead = Timm ? HeadToFc : FcToHead;
+    std::string Fix = std::string("reshape-downsample{to=") +
+                      (Timm ? "timm" : "original") + "}";
+    add("reshape-downsample", Fix, N + NumHead,
+        plural(N, "unexpected key has", "unexpected keys have") + " " + Stage +
+            "." + From + ".downsample.* where the manifest has " + Stage + "." +
+            To + ".downsample.*" +
+            (NumHead ? " (and " + plural(NumHead, "key", "keys") + " " +
+                           (Timm ? "head.* for head.fc.*"
+                                 : "head.fc.* for head.*") +
+                           ")"
+                     : std::string()) +
+            "; add " + Fix);
+    return;
+  }
+  if (HeadToFc)
+    add("head-fc", "reshape-downsample{to=timm}", HeadToFc,
+        plural(HeadToFc, "unexpected key", "unexpected keys") +
+            " head.* match missing head.fc.*; add reshape-downsample{to=timm} "
+            "or rename{rule=" +
+            Head + "\\.(.*)=>" + HeadTo + ".fc." + Rest + "}");
+  if (FcToHead)
+    add("head-fc", "reshape-downsample{to=original}", FcToHead,
+        plural(FcToHead, "unexpected key", "unexpected keys") +
+            " head.fc.* match missing head.*; add "
+            "reshape-downsample{to=original} or rename{rule=" +
+            Head + "\\.fc\\.(.*)=>" + HeadTo + "." + Rest + "}");
+}
+
+/// Splits an extra prefix into wrappers to strip and a part to keep
+/// (select, when the checkpoint also holds keys outside it).
+std::string prefixFix(StringRef Prefix, bool OthersOutside) {
+  SmallVector<StringRef, 4> C = components(Prefix.drop_back());
+  size_t W = 0;
+  while (W < C.size() && isWrapperComponent(C[W]))
+    ++W;
+  std::string Fix = "canonicalize-prefix{";
+  auto Spell = [](ArrayRef<StringRef> Part) {
+    return joinComponents(Part) + ".";
+  };
+  if (W == C.size())
+    return Fix + "strip=" + Prefix.str() + "}";
+  if (W)
+    Fix += "strip=" + Spell(ArrayRef(C).take_front(W)) + " ";
+  Fix += std::string(OthersOutside ? "select=" : "strip=") +
+         Spell(ArrayRef(C).drop_front(W)) + "}";
+  return Fix;
+}
+
+/// `module.x` for `x` (strip or select), `x` for `backbone.x` (add), and
+/// torch.compile's `_orig_mod.` anywhere in the key.
+void NearMissFinder::prefixes() {
+  const size_t MaxPrefix = 4;
+  Tally Strip;
+  std::vector<std::string> PrefixOf(U.size());
+  for (size_t I = 0; I < U.size(); ++I) {
+    if (Explained[I])
+      continue;
+    ArrayRef<StringRef> C = UComps[I];
+    for (size_t P = 1; P < C.size() && P <= MaxPrefix; ++P) {
+      std::string Pre = joinComponents(C.take_front(P)) + ".";
+      if (!isMissing(C.drop_front(P))) {
+        // torch.compile may wrap a submodule: `encoder._orig_mod.x`.
+        if (C[P] != "_orig_mod")
+          continue;
+        SmallVector<StringRef, 8> K(C.begin(), C.end());
+        K.erase(K.begin() + P);
+        if (!isMissing(K))
+          continue;
+        Pre = "_orig_mod.";
+      }
+      Strip.add(Pre);
+      PrefixOf[I] = Pre;
+      Explained[I] = true;
+      break;
+    }
+  }
+  for (const std::string &Pre : Strip.ranked()) {
+    unsigned N = Strip.Count[Pre];
+    bool Outside = any_of(U, [&](const std::string &K) {
+      return !StringRef(K).starts_with(Pre);
+    });
+    std::string Fix = prefixFix(Pre, Outside);
+    add("strip-prefix", Fix, N,
+        plural(N, "unexpected key is a missing key",
+               "unexpected keys are "
+               "missing keys") +
+            " with the extra prefix '" + Pre + "'; add " + Fix);
+  }
+
+  Tally Add;
+  for (const std::string &K : M) {
+    SmallVector<StringRef, 8> C = components(K);
+    for (size_t P = 1; P < C.size() && P <= MaxPrefix; ++P)
+      if (USet.contains(joinComponents(ArrayRef(C).drop_front(P)))) {
+        Add.add(joinComponents(ArrayRef(C).take_front(P)) + ".");
+        break;
+      }
+  }
+  for (const std::string &Pre : Add.ranked()) {
+    unsigned N = Add.Count[Pre];
+    std::string Fix = "canonicalize-prefix{add=" + Pre + "}";
+    add("add-prefix", Fix, N,
+        plural(N, "missing key is an unexpected key",
+               "missing keys are "
+               "unexpected keys") +
+            " with the prefix '" + Pre + "'; add " + Fix);
+  }
+}
+
+/// One component spelled differently (`dwconv` vs `depthwise_conv`): the
+/// same key shape with one name changed, consistently across keys.
+void NearMissFinder::renamedComponent() {
+  // Missing keys by "key with component i masked".
+  StringMap<std::pair<unsigned, unsigned>> Masked; // -> (key, component)
+  for (unsigned J = 0; J < M.size(); ++J) {
+    SmallVector<StringRef, 8> C = components(M[J]);
+    for (unsigned P = 0; P < C.size(); ++P) {
+      if (isIndex(C[P]))
+        continue;
+      StringRef Orig = C[P];
+      C[P] = "\x01";
+      Masked.try_emplace(joinComponents(C), J, P);
+      C[P] = Orig;
+    }
+  }
+  Tally Pairs;
+  std::map<std::string, std::string> Example;
+  for (size_t I = 0; I < U.size(); ++I) {
+    if (Explained[I])
+      continue;
+    SmallVector<StringRef, 8> C(UComps[I].begin(), UComps[I].end());
+    for (unsigned P = 0; P < C.size(); ++P) {
+      if (isIndex(C[P]))
+        continue;
+      StringRef Orig = C[P];
+      C[P] = "\x01";
+      auto It = Masked.find(joinComponents(C));
+      C[P] = Orig;
+      if (It == Masked.end())
+        continue;
+      StringRef To = components(M[It->second.first])[It->second.second];
+      std::string Pos = P == 0 ? "^" : (P + 1 == C.size() ? "$" : "");
+      std::string PairKey = Pos + "\x01" + Orig.str() + "\x01" + To.str();
+      Pairs.add(PairKey);
+      Example.try_emplace(PairKey, U[I] + " -> " + M[It->second.first]);
+      Explained[I] = true;
+      break;
+    }
+  }
+  const size_t MaxRenames = 4;
+  std::vector<std::string> Ranked = Pairs.ranked();
+  for (size_t R = 0; R < Ranked.size() && R < MaxRenames; ++R) {
+    SmallVector<StringRef, 3> Parts;
+    StringRef(Ranked[R]).split(Parts, '\x01');
+    StringRef Pos = Parts[0], From = Parts[1], To = Parts[2];
+    // rename matches whole keys, so the rule captures what surrounds the
+    // component.
+    std::string FromRe = escapeRegex(From), Rule;
+    if (Pos == "^")
+      Rule = FromRe + "\\.(.*)=>" + To.str() + ".$1";
+    else if (Pos == "$")
+      Rule = "(.*)\\." + FromRe + "=>$1." + To.str();
+    else
+      Rule = "(.*)\\." + FromRe + "\\.(.*)=>$1." + To.str() + ".$2";
+    unsigned N = Pairs.Count[Ranked[R]];
+    add("rename", "rename{rule=" + Rule + "}", N,
+        plural(N, "unexpected key matches a missing key",
+               "unexpected keys match missing keys") +
+            " with '" + From + "' renamed to '" + To + "' (" +
+            Example[Ranked[R]] + "); add rename{rule=" + Rule + "}");
+  }
+}
+
+} // namespace
+
+std::vector<Hint> wopt::findNearMisses(ArrayRef<std::string> Unexpected,
+                                       ArrayRef<std::string> Missing) {
+  return NearMissFinder(Unexpected, Missing).run();
+}
