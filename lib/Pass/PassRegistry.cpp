@@ -189,6 +189,15 @@ Error PipelineParser::parseOptions(size_t &Pos, ParsedElement &E) const {
       if (Q != StringRef::npos)
         return fail(O.ValuePos + Q,
                     "unterminated quote in the value of '" + O.Key + "'");
+      // A value that ran to the end swallowed the closing brace: blame the
+      // bracket that opened and never closed, not the missing '}'.
+      size_t B = findUnclosedBracket(O.Value);
+      if (Pos == Text.size() && B != StringRef::npos)
+        return fail(O.ValuePos + B,
+                    "unclosed '" + O.Value.substr(B, 1) +
+                        "' in the value of '" + O.Key + "'",
+                    "quote the value ('..' or \"..\") when the bracket is "
+                    "meant literally");
     } else if (Pos < Text.size() && !llvm::isSpace(Text[Pos]) &&
                Text[Pos] != '}') {
       return fail(Pos, "expected '=' after option name '" + O.Key + "'");
