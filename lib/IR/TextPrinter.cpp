@@ -169,7 +169,11 @@ static bool printInts(raw_ostream &OS, ArrayRef<uint8_t> Bytes) {
   for (size_t I = 0; I < N; ++I) {
     if (I)
       OS << ", ";
-    OS << elementAt<T>(Bytes, I);
+    // Widen first: raw_ostream prints int8_t/uint8_t as characters.
+    if constexpr (std::is_signed_v<T>)
+      OS << (int64_t)elementAt<T>(Bytes, I);
+    else
+      OS << (uint64_t)elementAt<T>(Bytes, I);
   }
   return true;
 }
