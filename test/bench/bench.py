@@ -107,7 +107,8 @@ def contestants(wopt, inp, manifest, outdir, with_wopt):
 
 
 def run_once(cmd, out, errfile):
-    """Run cmd; return (wall seconds, peak RSS KiB or None, exit code, output bytes)."""
+    """Run cmd; return (wall s, peak RSS KiB, user s, sys s, exit code, output bytes).
+    RSS and CPU times are None without /usr/bin/time."""
     if out and os.path.exists(out):
         os.unlink(out)
     os.sync()
@@ -116,18 +117,22 @@ def run_once(cmd, out, errfile):
     if os.access(GNU_TIME, os.X_OK):
         fd, rssfile = tempfile.mkstemp(prefix="rss-")
         os.close(fd)
-        timed = [GNU_TIME, "-f", "%M", "-o", rssfile] + cmd
+        timed = [GNU_TIME, "-f", "%M %U %S", "-o", rssfile] + cmd
     with open(errfile, "wb") as err:
         t0 = time.perf_counter()
         rc = subprocess.call(timed, stdout=subprocess.DEVNULL, stderr=err)
         wall = time.perf_counter() - t0
-    rss = None
+    rss = user = sys_ = None
     if rssfile:
-        lines = open(rssfile).read().split()
+        # The last line; a failing command adds "Command exited ..." before it.
+        lines = open(rssfile).read().strip().split("\n")
         os.unlink(rssfile)
-        rss = int(lines[-1]) if lines and lines[-1].isdigit() else None
+        try:
+            rss, user, sys_ = int(lines[-1].split()[0]), *map(float, lines[-1].split()[1:3])
+        except (ValueError, IndexError):
+            pass
     size = os.path.getsize(out) if out and os.path.exists(out) else None
-    return wall, rss, rc, size
+    return wall, rss, user, sys_, rc, size
 
 
 def tail(path, n=8):
@@ -151,9 +156,14 @@ def bench_size(size, args, cache):
            "runs": args.runs, "contestants": [], "failures": []}
 
     # Untimed round: every contestant must succeed; wopt == Python, bit for bit.
+    # With --runs 0 (the smoke test) its timings are what gets reported.
     log("%s: check round" % size)
+    samples = {(n, t): [] for n, t, _, _ in rows}
     for name, task, cmd, out in rows:
-        wall, rss, rc, nbytes = run_once(cmd, out, errfile)
+        wall, rss, user, sys_, rc, nbytes = run_once(cmd, out, errfile)
+        if args.runs == 0:
+            samples[(name, task)].append({"wall_s": wall, "maxrss_kib": rss, "user_s": user,
+                                          "sys_s": sys_, "rc": rc, "output_bytes": nbytes})
         if rc != 0:
             msg = "%s %s exited %d: %s\n%s" % (name, task, rc, " ".join(cmd), tail(errfile))
             log("FAILED: " + msg)
@@ -173,13 +183,12 @@ def bench_size(size, args, cache):
             res["failures"].append("wopt and Python outputs differ: " + res["compare"])
 
     # Timed rounds, alternating.
-    samples = {(n, t): [] for n, t, _, _ in rows}
     for r in range(args.runs):
         log("%s: round %d/%d" % (size, r + 1, args.runs))
         for name, task, cmd, out in rows:
-            wall, rss, rc, nbytes = run_once(cmd, out, errfile)
-            samples[(name, task)].append({"wall_s": wall, "maxrss_kib": rss, "rc": rc,
-                                          "output_bytes": nbytes})
+            wall, rss, user, sys_, rc, nbytes = run_once(cmd, out, errfile)
+            samples[(name, task)].append({"wall_s": wall, "maxrss_kib": rss, "user_s": user,
+                                          "sys_s": sys_, "rc": rc, "output_bytes": nbytes})
     for name, task, cmd, out in rows:
         if out and os.path.exists(out) and not args.keep_outputs:
             os.unlink(out)
@@ -193,9 +202,16 @@ def bench_size(size, args, cache):
             "min_s": min(x["wall_s"] for x in s) if s else None,
             "max_s": max(x["wall_s"] for x in s) if s else None,
             "peak_rss_mib": max(rss) / 1024 if rss else None,
+            "median_user_s": median_of(s, "user_s"),
+            "median_sys_s": median_of(s, "sys_s"),
             "output_bytes": next((x["output_bytes"] for x in s if x["output_bytes"]), None),
         })
     return res
+
+
+def median_of(samples, key):
+    xs = [x[key] for x in samples if x[key] is not None]
+    return statistics.median(xs) if xs else None
 
 
 def find(res, name, task):
@@ -210,6 +226,10 @@ def ratio(a, b):
 
 def fmt_s(s):
     return "—" if s is None else ("%.0f ms" % (s * 1e3) if s < 1 else "%.2f s" % s)
+
+
+def fmt_cpu(s):
+    return "—" if s is None else "%.2f s" % s
 
 
 def fmt_x(x):
@@ -234,17 +254,19 @@ LABELS = {
 
 
 def table(size, res):
-    lines = ["### %s: %s, input %s, %d runs each (alternating), warm cache" % (
-        size, os.path.basename(res["input"]), fmt_bytes(res["input_bytes"]), res["runs"]), "",
-        "| task | contestant | median wall | min – max | peak RSS | output | vs cp | vs Python |",
-        "|---|---|---:|---:|---:|---:|---:|---:|"]
+    runs = ("%d runs each (alternating)" % res["runs"]) if res["runs"] else "check round only"
+    lines = ["### %s: %s, input %s, %s, warm cache" % (
+        size, os.path.basename(res["input"]), fmt_bytes(res["input_bytes"]), runs), "",
+        "| task | contestant | median wall | min – max | user / sys CPU | peak RSS | output | vs cp | vs Python |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for c in res["contestants"]:
         key = (c["name"], c["task"])
         vs_cp = ratio(c, find(res, "cp", "export")) if c["task"] == "export" else None
         vs_py = ratio(c, find(res, "python", c["task"])) if c["name"] != "python" else None
         wall = fmt_s(c["median_s"]) if c["ok"] else "FAILED"
-        lines.append("| %s | %s | %s | %s – %s | %s | %s | %s | %s |" % (
+        lines.append("| %s | %s | %s | %s – %s | %s / %s | %s | %s | %s | %s |" % (
             c["task"], LABELS[key], wall, fmt_s(c["min_s"]), fmt_s(c["max_s"]),
+            fmt_cpu(c["median_user_s"]), fmt_cpu(c["median_sys_s"]),
             fmt_mib(c["peak_rss_mib"]), fmt_bytes(c["output_bytes"]),
             "1.00×" if key == ("cp", "export") else fmt_x(vs_cp),
             "1.00×" if c["name"] == "python" else fmt_x(vs_py)))
@@ -304,7 +326,7 @@ def machine():
                 if l.startswith("model name")), platform.processor())
     return {"cpus": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
             "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30), 1),
-            "torch": cmd([PYTHON, "-c", "import torch; print(torch.__version__)"]),
+            "torch": cmd([PYTHON, "-c", "import importlib.metadata as m; print(m.version('torch'))"]),
             "cp": cmd(["cp", "--version"]).split("\n")[0],
             "wopt_commit": cmd(["git", "-C", SRCROOT, "rev-parse", "--short", "HEAD"]),
             "date": time.strftime("%Y-%m-%d %H:%M:%S %z")}
@@ -315,7 +337,8 @@ def main():
     ap.add_argument("wopt", help="path to the wopt binary")
     ap.add_argument("--size", default="vitb,vitl",
                     help="comma-separated: tiny, vitb, vitl, vitg (default vitb,vitl)")
-    ap.add_argument("--runs", type=int, default=3, help="timed runs per contestant (default 3)")
+    ap.add_argument("--runs", type=int, default=3,
+                    help="timed runs per contestant (default 3); 0: report the untimed check round")
     ap.add_argument("--cache", default=default_cache(), help="checkpoints and outputs (default %(default)s)")
     ap.add_argument("--json", help="write results here (default CACHE/results.json)")
     ap.add_argument("--no-wopt", action="store_true", help="baselines only (cp, Python)")
