@@ -16,18 +16,23 @@ static constexpr size_t ChunkSize = 1 << 20;
 Expected<std::unique_ptr<AtomicOutput>> AtomicOutput::create(StringRef Path) {
   std::unique_ptr<AtomicOutput> Out(new AtomicOutput());
   Out->Dest = Path.str();
+  Out->Buffer.reserve(ChunkSize);
+  if (Path == "-") { // stdout: streamed as is, nothing to rename
+    Out->FD = STDOUT_FILENO;
+    Out->Dest = "<stdout>";
+    return Out;
+  }
   if (std::error_code EC = sys::fs::createUniqueFile(
           Twine(Path) + ".tmp-%%%%%%", Out->FD, Out->TempPath))
     return createStringError(EC, Path +
                                      ": cannot create a temporary file "
                                      "next to it: " +
                                      EC.message());
-  Out->Buffer.reserve(ChunkSize);
   return Out;
 }
 
 AtomicOutput::~AtomicOutput() {
-  if (FD >= 0)
+  if (FD >= 0 && FD != STDOUT_FILENO)
     ::close(FD);
   if (!Committed && !TempPath.empty())
     sys::fs::remove(TempPath);
@@ -138,6 +143,11 @@ Error AtomicOutput::writeStorageRange(const Storage &S, uint64_t Offset,
 Error AtomicOutput::commit() {
   if (Error E = flushBuffer())
     return E;
+  if (TempPath.empty()) { // stdout
+    FD = -1;
+    Committed = true;
+    return Error::success();
+  }
   int Closing = FD;
   FD = -1;
   if (::close(Closing) != 0)

@@ -694,10 +694,13 @@ wopt::importFlatBuffers(std::shared_ptr<SourceFile> Source) {
   auto Str = [](const flatbuffers::String *S) {
     return S ? S->str() : std::string();
   };
-  // Like a .wir input, the checkpoint now comes from this file; the version,
-  // byte order and record prefix of the original are kept for export.
+  // A .wopt is a snapshot of an IR: the checkpoint keeps the format,
+  // version, byte order and record prefix of its original (so printing or
+  // re-exporting it gives what the original would); only the path is this
+  // file, for diagnostics. Each tensor's provenance still names its origin.
   C->SourcePath = File.str();
-  C->Format = "wopt";
+  C->Format = FC.format() && FC.format()->size() ? FC.format()->str()
+                                                 : std::string("wopt");
   C->FormatVersion = Str(FC.format_version());
   if (FC.byte_order() && FC.byte_order()->size())
     C->ByteOrder = FC.byte_order()->str();
