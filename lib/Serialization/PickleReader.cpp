@@ -334,9 +334,12 @@ Error PickleReader::step(uint8_t Op, uint64_t At, bool &Done) {
     return error(At, formatv("opcode {0} (0x{1:x-2}) is not supported", Name,
                              unsigned(Op))
                          .str());
-  return error(
-      At,
-      formatv("opcode 0x{0:x-2} is not a pickle opcode", unsigned(Op)).str());
+  // The place goes before the verdict here, as in every wopt example.
+  return createStringError(inconvertibleErrorCode(),
+                           formatv("{0}: opcode 0x{1:x-2} at byte {2} is not a "
+                                   "pickle opcode",
+                                   Where, unsigned(Op), At)
+                               .str());
 }
 
 /// Scalars, strings and bytes of the binary protocols.

@@ -379,8 +379,7 @@ void dedupeKeys(std::vector<DictEntry> &Entries) {
     }
     Out.push_back(std::move(E));
   }
-  if (Out.size() != Entries.size())
-    Entries = std::move(Out);
+  Entries = std::move(Out);
 }
 
 Error TorchImporter::checkTensor(TensorValue &T,
@@ -487,6 +486,8 @@ Expected<std::unique_ptr<Checkpoint>> TorchImporter::importZip() {
     return fail(File + " is a TorchScript archive, not a checkpoint; wopt "
                        "reads torch.save files (save the model's "
                        "state_dict() with torch.save)");
+  if (Error Err = Zip->checkStored(File))
+    return std::move(Err);
   const ZipEntry *Pkl = Zip->find("data.pkl");
   if (!Pkl)
     return fail(formatv("{0}: zip: no record '{1}/data.pkl'; not a torch.save "

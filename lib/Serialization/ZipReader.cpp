@@ -216,23 +216,18 @@ Error Parser::readEntries(const Directory &Dir, std::vector<ZipEntry> &Out) {
         reinterpret_cast<const char *>(Bytes.data() + At + CentralHeaderSize),
         NameLen);
     E.CRC = rd32(Bytes, At + 16);
-    if (Flags & 0x1)
-      return fail("entry '" + E.Name + "' is encrypted");
-    if (Method != 0)
-      return fail(formatv("entry '{0}' is compressed (method {1}); only "
-                          "stored entries are supported",
-                          E.Name, Method)
-                      .str());
+    E.Method = Method;
+    E.Flags = Flags;
     if (Error Err = readZip64Extra(At + CentralHeaderSize + NameLen, ExtraLen,
                                    E.Name, Size, CSize, Offset))
       return Err;
-    if (CSize != Size)
+    if (Method == 0 && CSize != Size)
       return fail(formatv("stored entry '{0}' has compressed size {1} != "
                           "size {2}",
                           E.Name, CSize, Size)
                       .str());
     E.HeaderOffset = Offset;
-    E.Size = Size;
+    E.Size = CSize; // the bytes the file holds, whatever the method
     if (Error Err = locateData(E))
       return Err;
     Out.push_back(std::move(E));
@@ -249,13 +244,6 @@ Error Parser::locateData(ZipEntry &E) {
       rd32(Bytes, H) != LocalHeaderSig)
     return fail(
         formatv("entry '{0}': no local header at byte {1}", E.Name, H).str());
-  if (rd16(Bytes, H + 6) & 0x1)
-    return fail("entry '" + E.Name + "' is encrypted");
-  if (rd16(Bytes, H + 8) != 0)
-    return fail(formatv("entry '{0}' is compressed (method {1}); only stored "
-                        "entries are supported",
-                        E.Name, rd16(Bytes, H + 8))
-                    .str());
   uint64_t NameLen = rd16(Bytes, H + 26), ExtraLen = rd16(Bytes, H + 28);
   uint64_t Data = H + LocalHeaderSize + NameLen + ExtraLen;
   if (!inBounds(H + LocalHeaderSize, NameLen + ExtraLen, Bytes.size()))
@@ -337,6 +325,23 @@ Expected<ZipArchive> ZipArchive::open(ArrayRef<uint8_t> Bytes,
       return P.fail("duplicate entry '" + A.Entries[I].Name + "'");
   }
   return std::move(A);
+}
+
+Error ZipArchive::checkStored(StringRef FileName) const {
+  for (const ZipEntry &E : Entries) {
+    if (E.Flags & 0x1)
+      return createStringError(inconvertibleErrorCode(),
+                               FileName + ": zip: entry '" + E.Name +
+                                   "' is encrypted");
+    if (E.Method != 0)
+      return createStringError(
+          inconvertibleErrorCode(),
+          formatv("{0}: zip: entry '{1}' is compressed (method {2}); only "
+                  "stored entries are supported",
+                  FileName, E.Name, E.Method)
+              .str());
+  }
+  return Error::success();
 }
 
 const ZipEntry *ZipArchive::find(StringRef Record) const {

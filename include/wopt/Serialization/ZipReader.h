@@ -25,16 +25,24 @@ struct ZipEntry {
   std::string Name;      ///< full name, e.g. "archive/data/0"
   uint64_t HeaderOffset; ///< local file header
   uint64_t DataOffset;   ///< first byte of the record's data
-  uint64_t Size;         ///< bytes of data (stored: compressed == size)
+  uint64_t Size;         ///< bytes of data in the file (compressed size)
   uint32_t CRC;          ///< as the central directory says (0: not computed)
+  uint16_t Method = 0;   ///< 0: stored
+  uint16_t Flags = 0;    ///< general purpose flags (bit 0: encrypted)
 };
 
 class ZipArchive {
 public:
-  /// Parses the central directory of Bytes. Errors are one line and start
-  /// with FileName ("ck.pth: zip: ...").
+  /// Parses the central directory of Bytes and checks every record's range.
+  /// Errors are one line and start with FileName ("ck.pth: zip: ...").
+  /// Compressed or encrypted entries are listed (a TorchScript archive can
+  /// then be recognized by name); checkStored() refuses them.
   static llvm::Expected<ZipArchive> open(llvm::ArrayRef<uint8_t> Bytes,
                                          llvm::StringRef FileName);
+
+  /// Fails on the first compressed or encrypted entry: data() of a stored
+  /// entry is its content, of any other it is not.
+  llvm::Error checkStored(llvm::StringRef FileName) const;
 
   /// Entries in central-directory order.
   llvm::ArrayRef<ZipEntry> entries() const { return Entries; }
