@@ -4,6 +4,7 @@
 
 #include "wopt/Pass/Pass.h"
 #include "llvm/ADT/StringMap.h"
+#include <deque>
 #include <vector>
 
 namespace wopt {
@@ -27,7 +28,7 @@ public:
   const PassInfo *lookupPass(llvm::StringRef Arg) const;
   const PipelineInfo *lookupPipeline(llvm::StringRef Name) const;
   /// In registration order.
-  const std::vector<PassInfo> &passes() const { return Passes; }
+  const std::deque<PassInfo> &passes() const { return Passes; }
   const std::vector<PipelineInfo> &pipelines() const { return Pipelines; }
 
   /// Parses pipeline text (`a{k=v k2=v2},b,named`) and appends the passes to
@@ -37,7 +38,8 @@ public:
   llvm::Error parsePipeline(llvm::StringRef Text, PassManager &PM) const;
 
 private:
-  std::vector<PassInfo> Passes;
+  // A deque: passes keep a reference to their PassInfo.
+  std::deque<PassInfo> Passes;
   std::vector<PipelineInfo> Pipelines;
 };
 
