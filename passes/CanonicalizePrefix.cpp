@@ -80,35 +80,36 @@ public:
     if (Error E = renameKeys(*SD, Map, argument(), &Renamed))
       return E;
     NumRenamed += Renamed;
-    NumMetadata += rewriteModuleMetadata(*SD, [&](StringRef Path) {
-      return mapModulePath(Path,
-                           [&](StringRef P) -> std::optional<std::string> {
-                             // A module outside select= no longer exists; the
-                             // root of the selected module becomes "".
-                             std::string S = applyStrips(P, Strips);
-                             if (!Select.empty()) {
-                               if (!StringRef(S).starts_with(Select))
-                                 return std::nullopt;
-                               S = S.substr(Select.size());
-                             }
-                             return Add + S;
-                           });
-    });
+    // When a wrapper module strips to the root, the old root entry was the
+    // wrapper's (DataParallel): it goes, whatever select/add do next.
+    bool WrapperRoot = false;
+    if (DictValue *Meta = moduleMetadata(*SD))
+      for (const DictEntry &E : Meta->entries())
+        if (std::optional<StringRef> K = E.keyString())
+          WrapperRoot |=
+              !K->empty() && applyStrips((*K + ".x").str(), Strips) == "x";
+    NumMetadata += rewriteModuleMetadata(
+        *SD, [&](StringRef Path) -> std::optional<std::string> {
+          if (Path.empty() && WrapperRoot)
+            return std::nullopt;
+          return mapModulePath(Path, [&](StringRef P) {
+            return mapModulePrefix(P, Strips, Select, Add);
+          });
+        });
     return Error::success();
   }
 
 private:
-  /// The prefixes to strip. Without strip=, `module.` only when every key
-  /// has it (a partial `module.` prefix is a real submodule), and always
-  /// `_orig_mod.`.
+  /// The prefixes to strip: always `_orig_mod.` (never a real module name);
+  /// then strip= or, without it, `module.` when every key has it (a partial
+  /// `module.` prefix is a real submodule).
   std::vector<std::string> stripList(DictValue &SD) {
+    std::vector<std::string> L{OrigMod.str()};
     if (Strip.wasSet()) {
-      std::vector<std::string> L;
       for (const std::string &S : Strip)
         L.push_back(normalizePrefix(S));
       return L;
     }
-    std::vector<std::string> L{OrigMod.str()};
     unsigned With = 0, Total = 0;
     for (const DictEntry &E : SD.entries()) {
       ++Total;
@@ -142,6 +143,29 @@ private:
     return K;
   }
 
+  /// The first component with its dot ("head."), or the whole key.
+  static std::string headOf(StringRef Key) {
+    size_t Dot = Key.find('.');
+    return Dot == StringRef::npos ? Key.str() : Key.take_front(Dot + 1).str();
+  }
+
+  /// The key transformation applied to a module prefix ("module.backbone.",
+  /// "" for the root) for _metadata: nullopt when the module is gone.
+  static std::optional<std::string>
+  mapModulePrefix(StringRef P, ArrayRef<std::string> Strips, StringRef Select,
+                  StringRef Add) {
+    // Strip as if a parameter name followed, so that the wrapper's own path
+    // ("module.") may strip to the root ("").
+    std::string S = applyStrips((P + "x").str(), Strips);
+    S.pop_back();
+    if (!Select.empty()) {
+      if (!StringRef(S).starts_with(Select))
+        return std::nullopt;
+      S = S.substr(Select.size());
+    }
+    return Add.str() + S;
+  }
+
   static std::optional<std::string> transform(StringRef Key,
                                               ArrayRef<std::string> Strips,
                                               StringRef Select, StringRef Add) {
@@ -172,14 +196,13 @@ private:
         continue;
       if (selected(*K, Strips, Select))
         return Error::success();
-      std::string S = applyStrips(*K, Strips);
-      StringRef Head = StringRef(S).split('.').first;
+      std::string Head = headOf(applyStrips(*K, Strips));
       if (Heads[Head]++ == 0)
-        Order.push_back(Head.str());
+        Order.push_back(Head);
     }
     std::vector<std::string> Notes;
     for (const std::string &H : Order)
-      Notes.push_back("'" + H + ".' (" + std::to_string(Heads[H]) + " keys)");
+      Notes.push_back("'" + H + "' (" + std::to_string(Heads[H]) + " keys)");
     return error("no key starts with '" + Select + "' (after stripping)" +
                  "\nnote: the keys start with " + joinLimited(Notes, 10) +
                  "\nhint: pick one of those prefixes with select=");
@@ -194,7 +217,7 @@ private:
       if (K && selected(*K, Strips, Select))
         return false;
       std::string S = K ? applyStrips(*K, Strips) : std::string("<non-string>");
-      std::string Head = StringRef(S).split('.').first.str();
+      std::string Head = headOf(S);
       auto &G = Groups[Head];
       if (G.first++ == 0)
         Order.push_back(Head);
@@ -206,14 +229,14 @@ private:
     NumRemoved += N;
     for (const std::string &H : Order)
       remark("", nullptr,
-             "removed " + Twine(Groups[H].first) + " keys under '" + H +
-                 ".' (" + formatBytes(Groups[H].second) +
+             "removed " + Twine(Groups[H].first) + " keys under '" + H + "' (" +
+                 formatBytes(Groups[H].second) +
                  "): not under select=" + Select);
   }
 
   ListOption Strip{*this, "strip",
                    "prefixes to strip, repeated (default: module. when all "
-                   "keys have it, and _orig_mod. anywhere)"};
+                   "keys have it); _orig_mod. is always stripped, anywhere"};
   Option<std::string> SelectOpt{*this, "select",
                                 "keep only keys under this prefix, and strip "
                                 "it"};
