@@ -144,6 +144,75 @@ bool Comparison::ok() const {
   return none_of(Findings, [](const Finding &F) { return F.isError(); });
 }
 
+namespace {
+
+std::vector<std::string> namesOf(ArrayRef<const Finding *> Fs) {
+  std::vector<std::string> N;
+  N.reserve(Fs.size());
+  for (const Finding *F : Fs)
+    N.push_back(F->Name);
+  return N;
+}
+
+/// `a.{0..6}.b` -> `a.*.b`: a glob for allow-missing= that covers a group.
+std::string globOf(StringRef Pattern) {
+  std::string G;
+  for (size_t I = 0; I < Pattern.size(); ++I) {
+    if (Pattern[I] != '{') {
+      G += Pattern[I];
+      continue;
+    }
+    G += '*';
+    I = Pattern.find('}', I);
+  }
+  return G;
+}
+
+/// Keys no near miss accounts for: say which option settles them, since
+/// only the user knows whether the target can do without them.
+void addLeftoverHints(ArrayRef<const Finding *> UFs,
+                      ArrayRef<const Finding *> MFs,
+                      const NearMissCoverage &Cov, std::vector<Hint> &Hints) {
+  unsigned Lost = 0;
+  for (size_t I = 0; I < UFs.size(); ++I)
+    Lost += !Cov.Unexpected[I] && UFs[I]->isError();
+  if (Lost)
+    Hints.push_back(
+        {"prune-unexpected", "prune-unexpected=true",
+         std::to_string(Lost) +
+             (Lost == 1 ? " unexpected key has" : " unexpected keys have") +
+             " no counterpart in the manifest; drop " +
+             (Lost == 1 ? "it" : "them") +
+             " with prune-unexpected=true, or keep " +
+             (Lost == 1 ? "it" : "them") + " with allow-unexpected=GLOB",
+         Lost});
+
+  std::vector<const Finding *> Alone;
+  for (size_t I = 0; I < MFs.size(); ++I)
+    if (!Cov.Missing[I])
+      Alone.push_back(MFs[I]);
+  if (Alone.empty())
+    return;
+  const size_t MaxGlobs = 6;
+  std::vector<std::string> Globs;
+  for (const KeyGroup &G : groupKeys(namesOf(Alone)))
+    if (!is_contained(Globs, globOf(G.Pattern)))
+      Globs.push_back(globOf(G.Pattern));
+  std::string List = join(ArrayRef(Globs).take_front(MaxGlobs), ",");
+  if (Globs.size() > MaxGlobs)
+    List += ",...";
+  unsigned N = Alone.size();
+  Hints.push_back(
+      {"allow-missing", "allow-missing=" + List,
+       std::to_string(N) +
+           (N == 1 ? " missing key matches" : " missing keys match") +
+           " nothing in the checkpoint; if the model initialises " +
+           (N == 1 ? "it" : "them") + " itself, add allow-missing=" + List,
+       0});
+}
+
+} // namespace
+
 Comparison wopt::compareWithManifest(const Manifest &M,
                                      ArrayRef<CheckpointEntry> Entries,
                                      const CompareOptions &Opts) {
@@ -190,14 +259,16 @@ Comparison wopt::compareWithManifest(const Manifest &M,
 
   // Pruned keys still pair with missing ones: a pruned `blocks.0.3.x` next
   // to a missing `blocks.3.x` is the mistake worth a hint.
-  std::vector<std::string> UNames, MNames;
+  std::vector<const Finding *> UFs, MFs;
   for (const Finding &F : Unexpected)
     if (F.Allowed != Allowance::AllowedByGlob)
-      UNames.push_back(F.Name);
+      UFs.push_back(&F);
   for (const Finding &F : Missing)
     if (F.isError())
-      MNames.push_back(F.Name);
-  C.Hints = findNearMisses(UNames, MNames);
+      MFs.push_back(&F);
+  NearMissCoverage Cov;
+  C.Hints = findNearMisses(namesOf(UFs), namesOf(MFs), &Cov);
+  addLeftoverHints(UFs, MFs, Cov, C.Hints);
 
   for (auto *List : {&Missing, &Unexpected, &Shapes, &DTypes})
     for (Finding &F : *List)
@@ -222,10 +293,10 @@ std::string plural(size_t N, StringRef One, StringRef Many) {
 
 std::string originNote(const CheckpointEntry &A) {
   if (A.Origin.empty())
-    return "note: " + A.Name + " has no recorded origin";
+    return "note: '" + A.Name + "' has no recorded origin";
   std::string S;
   raw_string_ostream OS(S);
-  OS << "note: read as ";
+  OS << "note: '" << A.Name << "' comes from ";
   A.Origin.print(OS);
   return S;
 }
@@ -273,14 +344,6 @@ private:
   const Comparison &C;
   raw_ostream &OS;
 };
-
-std::vector<std::string> namesOf(ArrayRef<const Finding *> Fs) {
-  std::vector<std::string> N;
-  N.reserve(Fs.size());
-  for (const Finding *F : Fs)
-    N.push_back(F->Name);
-  return N;
-}
 
 std::vector<const Finding *> membersOf(const KeyGroup &G,
                                        ArrayRef<const Finding *> Fs) {
@@ -340,8 +403,8 @@ void ReportPrinter::printGroupOrigins(ArrayRef<const Finding *> Members) {
     std::vector<KeyGroup> G =
         Uniform ? groupKeys(Paths) : std::vector<KeyGroup>();
     if (G.size() == 1) {
-      OS << "note: read as " << (G[0].Sparse ? "keys in " : "") << G[0].Pattern
-         << " (" << First.File << ")";
+      OS << "note: these come from " << (G[0].Sparse ? "keys in " : "")
+         << G[0].Pattern << " (" << First.File << ")";
       for (size_t I = 0; I < First.History.size(); ++I)
         OS << (I ? ", " : "; renamed by ") << First.History[I].Pass;
       OS << "\n";
@@ -524,10 +587,15 @@ StringRef allowanceName(Allowance A) {
 
 void writeType(json::OStream &J, DType T, ArrayRef<int64_t> Shape) {
   J.attribute("dtype", dtypeName(T));
-  J.attributeArray("shape", [&] {
-    for (int64_t D : Shape)
-      J.value(D);
+  // One line per shape keeps the report readable and greppable.
+  J.attributeBegin("shape");
+  J.rawValue([&](raw_ostream &OS) {
+    OS << "[";
+    for (size_t I = 0; I < Shape.size(); ++I)
+      OS << (I ? ", " : "") << Shape[I];
+    OS << "]";
   });
+  J.attributeEnd();
 }
 
 void writeExpected(json::OStream &J, const ManifestEntry &E) {

@@ -233,11 +233,12 @@ std::string escapeRegex(StringRef S) {
 class NearMissFinder {
 public:
   NearMissFinder(ArrayRef<std::string> U, ArrayRef<std::string> M)
-      : U(U), M(M), Explained(U.size(), false) {
-    for (const std::string &K : M)
-      MSet.insert(K);
-    for (const std::string &K : U)
-      USet.insert(K);
+      : U(U), M(M), Explained(U.size(), false),
+        MissingExplained(M.size(), false) {
+    for (unsigned I = 0; I < M.size(); ++I)
+      MIndex.try_emplace(M[I], I);
+    for (unsigned I = 0; I < U.size(); ++I)
+      UIndex.try_emplace(U[I], I);
     for (const std::string &K : U)
       UComps.push_back(components(K));
   }
@@ -259,8 +260,13 @@ private:
     Hints.push_back({Kind.str(), Fix.str(), Msg.str(), N});
   }
 
-  bool isMissing(ArrayRef<StringRef> C) const {
-    return MSet.contains(joinComponents(C));
+  bool isMissing(ArrayRef<StringRef> C) {
+    // Every caller counts a true answer as a match, so mark it here.
+    auto It = MIndex.find(joinComponents(C));
+    if (It == MIndex.end())
+      return false;
+    MissingExplained[It->second] = true;
+    return true;
   }
 
   void derivedBuffers();
@@ -270,9 +276,13 @@ private:
   void renamedComponent();
 
   ArrayRef<std::string> U, M;
-  StringSet<> MSet, USet;
+  StringMap<unsigned> MIndex, UIndex;
   std::vector<SmallVector<StringRef, 8>> UComps;
-  std::vector<bool> Explained;
+
+public:
+  std::vector<bool> Explained, MissingExplained;
+
+private:
   std::vector<Hint> Hints;
 };
 
@@ -472,13 +482,16 @@ void NearMissFinder::prefixes() {
   }
 
   Tally Add;
-  for (const std::string &K : M) {
-    SmallVector<StringRef, 8> C = components(K);
-    for (size_t P = 1; P < C.size() && P <= MaxPrefix; ++P)
-      if (USet.contains(joinComponents(ArrayRef(C).drop_front(P)))) {
-        Add.add(joinComponents(ArrayRef(C).take_front(P)) + ".");
-        break;
-      }
+  for (unsigned J = 0; J < M.size(); ++J) {
+    SmallVector<StringRef, 8> C = components(M[J]);
+    for (size_t P = 1; P < C.size() && P <= MaxPrefix; ++P) {
+      auto It = UIndex.find(joinComponents(ArrayRef(C).drop_front(P)));
+      if (It == UIndex.end() || Explained[It->second])
+        continue;
+      Add.add(joinComponents(ArrayRef(C).take_front(P)) + ".");
+      Explained[It->second] = MissingExplained[J] = true;
+      break;
+    }
   }
   for (const std::string &Pre : Add.ranked()) {
     unsigned N = Add.Count[Pre];
@@ -527,7 +540,7 @@ void NearMissFinder::renamedComponent() {
       std::string PairKey = Pos + "\x01" + Orig.str() + "\x01" + To.str();
       Pairs.add(PairKey);
       Example.try_emplace(PairKey, U[I] + " -> " + M[It->second.first]);
-      Explained[I] = true;
+      Explained[I] = MissingExplained[It->second.first] = true;
       break;
     }
   }
@@ -558,6 +571,13 @@ void NearMissFinder::renamedComponent() {
 } // namespace
 
 std::vector<Hint> wopt::findNearMisses(ArrayRef<std::string> Unexpected,
-                                       ArrayRef<std::string> Missing) {
-  return NearMissFinder(Unexpected, Missing).run();
+                                       ArrayRef<std::string> Missing,
+                                       NearMissCoverage *Coverage) {
+  NearMissFinder F(Unexpected, Missing);
+  std::vector<Hint> Hints = F.run();
+  if (Coverage) {
+    Coverage->Unexpected = std::move(F.Explained);
+    Coverage->Missing = std::move(F.MissingExplained);
+  }
+  return Hints;
 }

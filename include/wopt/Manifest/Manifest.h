@@ -95,11 +95,17 @@ struct Hint {
   unsigned NumKeys = 0; ///< unexpected keys it explains
 };
 
+/// Which keys the hints of findNearMisses account for, by input index.
+struct NearMissCoverage {
+  std::vector<bool> Unexpected, Missing;
+};
+
 /// Near misses between Unexpected and Missing keys (chunk index, prefix,
 /// moved downsample stage, head vs head.fc, one renamed component) and
 /// derived buffers among Unexpected. Ordered by keys explained.
 std::vector<Hint> findNearMisses(llvm::ArrayRef<std::string> Unexpected,
-                                 llvm::ArrayRef<std::string> Missing);
+                                 llvm::ArrayRef<std::string> Missing,
+                                 NearMissCoverage *Coverage = nullptr);
 
 //===----------------------------------------------------------------------===//
 // Comparison and report
