@@ -39,12 +39,12 @@ public:
     DictValue *SD = C.stateDict();
     if (!SD)
       return needsStateDict(C);
-    Expected<Manifest> M = readManifestFile(*ManifestPath);
-    if (!M)
-      return M.takeError();
     Expected<CompareOptions> Opts = compareOptions();
     if (!Opts)
       return Opts.takeError();
+    Expected<Manifest> M = readManifestFile(*ManifestPath);
+    if (!M)
+      return M.takeError();
 
     Comparison Result = compareWithManifest(*M, checkpointEntries(*SD), *Opts);
     count(Result);
