@@ -3,8 +3,8 @@
 usage: run_manifest_recipe.py FORMATS_MD OUTDIR
 
 Writes OUTDIR/recipe.json (the recipe on a small model), OUTDIR/model.pth
-(that model's state dict) and OUTDIR/other.pth (a model that differs in one
-shape and one dtype).
+(that model's state dict) and OUTDIR/other.pth (a model with another
+input width and a float64 norm).
 """
 import os
 import sys
