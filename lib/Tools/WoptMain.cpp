@@ -11,6 +11,8 @@
 #include "wopt/IR/Verifier.h"
 #include "wopt/Manifest/Manifest.h"
 #include "wopt/Pass/PassManager.h"
+#include "wopt/Serialization/FlatBuffers.h"
+#include "wopt/Serialization/Safetensors.h"
 #include "wopt/Serialization/Serialization.h"
 #include "wopt/Serialization/Torch.h"
 #include "llvm/ADT/StringExtras.h"
@@ -473,10 +475,18 @@ StringRef outputPath(const DriverOptions &Opts) {
 }
 
 Error Driver::emit(const Checkpoint &C) const {
-  if (Kind == EmitKind::Torch) {
+  switch (Kind) {
+  case EmitKind::Torch: {
     TorchExportOptions TO;
     TO.Progress = llvm::sys::Process::StandardErrIsDisplayed();
     return exportTorch(C, outputPath(Opts), TO);
+  }
+  case EmitKind::Safetensors:
+    return exportSafetensors(C, outputPath(Opts));
+  case EmitKind::FlatBuffers:
+    return exportFlatBuffers(C, outputPath(Opts));
+  default:
+    break;
   }
   return llvm::writeToOutput(outputPath(Opts), [&](llvm::raw_ostream &OS) {
     return emitToStream(C, OS);
@@ -586,14 +596,14 @@ Expected<EmitKind> chooseEmitKind(const DriverOptions &Opts) {
   } else if (Opts.Output && *Opts.Output != "-") {
     Kind = emitKindForPath(*Opts.Output).value_or(EmitKind::Text);
   }
-  if (Kind == EmitKind::Safetensors || Kind == EmitKind::FlatBuffers)
+  bool Binary = Kind == EmitKind::Torch || Kind == EmitKind::Safetensors ||
+               Kind == EmitKind::FlatBuffers;
+  if (Binary && !Opts.Output)
     return usageError("-emit=" + emitName(Kind) +
-                      " is not available in this build");
-  if (Kind == EmitKind::Torch && !Opts.Output)
-    return usageError("-emit=torch needs -o <file> (-o - writes to stdout)");
-  if (Kind == EmitKind::Torch && Opts.SplitInputFile)
+                      " needs -o <file> (-o - writes to stdout)");
+  if (Binary && Opts.SplitInputFile)
     return usageError("-split-input-file writes text, summaries or "
-                      "manifests, not -emit=torch");
+                      "manifests, not -emit=" + emitName(Kind));
   return Kind;
 }
 
