@@ -304,6 +304,9 @@ TEST(Compare, ReportGroupsAndEndsWithSummary) {
                "error: shape mismatch for key gamma: manifest has f32[96], "
                "checkpoint has f32[1, 1, 1, 96]\n"
                "note: both have 96 elements; a reshape would fit\n"
+               "hint: 7 missing keys match nothing in the checkpoint; if the "
+               "model initialises them itself, add "
+               "allow-missing=cls.*.log_scale\n"
                "error: checkpoint does not match manifest m.json: 7 missing, "
                "1 shape mismatch\n");
 }
