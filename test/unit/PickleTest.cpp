@@ -1,0 +1,135 @@
+//===- PickleTest.cpp - The symbolic unpickler on hand-built pickles
+//-------===//
+#include "wopt/Serialization/PickleReader.h"
+#include "gtest/gtest.h"
+
+using namespace wopt;
+using namespace llvm;
+using namespace std::string_literals;
+
+namespace {
+
+/// "" on success, else the message (the error is consumed either way).
+template <typename T> std::string msg(llvm::Expected<T> &E) {
+  return E ? "" : llvm::toString(E.takeError());
+}
+template <typename T> std::string msg(llvm::Expected<T> &&E) { return msg(E); }
+inline std::string msg(llvm::Error E) {
+  return E ? llvm::toString(std::move(E)) : "";
+}
+
+Expected<ValuePtr> readPickle(StringRef P, ReaderLimits L = {}) {
+  PickleReader R(
+      ArrayRef<uint8_t>(reinterpret_cast<const uint8_t *>(P.data()), P.size()),
+      "t.pth: data.pkl", L);
+  return R.read();
+}
+
+TEST(PickleTest, Scalars) {
+  auto V = readPickle(StringRef("\x80\x02(K\x07J\xff\xff\xff\xff\x88N"
+                                "G?\xf8\x00\x00\x00\x00\x00\x00"
+                                "\x8a\x01\xfft.",
+                                30));
+  ASSERT_EQ(msg(V), "");
+  auto &T = cast<SequenceValue>(**V).elements();
+  ASSERT_EQ(T.size(), 6u);
+  EXPECT_EQ(cast<IntValue>(*T[0]).value(), 7);
+  EXPECT_EQ(cast<IntValue>(*T[1]).value(), -1);
+  EXPECT_TRUE(cast<BoolValue>(*T[2]).value());
+  EXPECT_TRUE(isa<NoneValue>(*T[3]));
+  EXPECT_EQ(cast<FloatValue>(*T[4]).value(), 1.5);
+  EXPECT_EQ(cast<IntValue>(*T[5]).value(), -1);
+}
+
+TEST(PickleTest, OrderedDictWithMetadataState) {
+  std::string P = "\x80\x02"
+                  "ccollections\nOrderedDict\nq"s +
+                  '\0' + ")R(X\x01\0\0\0"s + "aK\x01u}X\x09\0\0\0"s +
+                  "_metadatah"s + '\0' + ")Rsb."s;
+  auto V = readPickle(P);
+  ASSERT_EQ(msg(V), "");
+  auto &D = cast<DictValue>(**V);
+  EXPECT_TRUE(D.isOrdered());
+  ASSERT_EQ(D.size(), 1u);
+  ASSERT_TRUE(D.state());
+  EXPECT_NE(cast<DictValue>(*D.state()).lookup("_metadata"), nullptr);
+}
+
+TEST(PickleTest, UnknownGlobalsStayOpaque) {
+  std::string P = "\x80\x02"
+                  "c__builtin__\nfoo\n)\x81}X\x01\0\0\0"s +
+                  "xK\x02sb."s;
+  auto V = readPickle(P);
+  ASSERT_EQ(msg(V), "");
+  auto &O = cast<OpaqueValue>(**V);
+  EXPECT_EQ(O.module(), "builtins");
+  EXPECT_EQ(O.name(), "foo");
+  EXPECT_EQ(O.construct(), OpaqueValue::Construct::NewObj);
+  ASSERT_TRUE(O.State);
+}
+
+TEST(PickleTest, MemoGetClones) {
+  auto V = readPickle("\x80\x02]q\x01K\x01"
+                      "ah\x01\x86.");
+  ASSERT_EQ(msg(V), "");
+  auto &T = cast<SequenceValue>(**V).elements();
+  EXPECT_NE(T[0].get(), T[1].get());
+  EXPECT_EQ(cast<SequenceValue>(*T[1]).elements().size(), 1u);
+}
+
+TEST(PickleTest, CodecsEncodeIsBytes) {
+  std::string P = "\x80\x02"
+                  "c_codecs\nencode\nX\x02\0\0\0"s +
+                  "\xc3\xbfX\x06\0\0\0"s + "latin1\x86R."s;
+  auto V = readPickle(P);
+  ASSERT_EQ(msg(V), "");
+  EXPECT_EQ((*V)->kind(), Value::Kind::Bytes);
+  EXPECT_EQ(cast<StringValue>(**V).value(), "\xff");
+}
+
+TEST(PickleTest, Errors) {
+  EXPECT_EQ(msg(readPickle("\x80\x02\xff.")), "t.pth: data.pkl: opcode 0xff at "
+                                              "byte 2 is not a pickle opcode");
+  EXPECT_EQ(msg(readPickle("\x80\x02"
+                           "0.")),
+            "t.pth: data.pkl: no MARK on the "
+            "stack at byte 2");
+  EXPECT_EQ(msg(readPickle("\x80\x02h\x03.")),
+            "t.pth: data.pkl: memo key 3 is not "
+            "defined at byte 2");
+  EXPECT_EQ(msg(readPickle("\x80\x02"
+                           "N")),
+            "t.pth: data.pkl: pickle ends "
+            "without STOP at byte 3");
+  EXPECT_NE(msg(readPickle("")), "");
+}
+
+TEST(PickleTest, Limits) {
+  ReaderLimits L;
+  L.MaxNesting = 3;
+  EXPECT_NE(msg(readPickle("\x80\x02]]]]]aaaa.", L)), "");
+  L = {};
+  L.MaxValueNodes = 20;
+  // A list doubled by memo fetches: the node budget stops it.
+  EXPECT_NE(
+      msg(readPickle("\x80\x02]q\x00(h\x00h\x00h\x00h\x00h\x00h\x00h\x00"
+                     "h\x00h\x00h\x00h\x00h\x00h\x00h\x00h\x00h\x00h\x00h\x00"
+                     "h\x00h\x00h\x00h\x00e.",
+                     L)),
+      "");
+  L = {};
+  L.MaxStackDepth = 4;
+  EXPECT_NE(msg(readPickle("\x80\x02NNNNNN.", L)), "");
+  L = {};
+  L.MaxMemoSize = 1;
+  EXPECT_NE(msg(readPickle("\x80\x02Nq\x00q\x01.", L)), "");
+}
+
+TEST(PickleTest, LegacyMagic) {
+  const uint8_t M[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46,
+                       0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e};
+  EXPECT_TRUE(looksLikeLegacyTorch(M));
+  EXPECT_FALSE(looksLikeLegacyTorch(ArrayRef<uint8_t>(M).take_front(5)));
+}
+
+} // namespace
