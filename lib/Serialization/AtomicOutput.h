@@ -27,7 +27,8 @@ namespace detail {
 
 class AtomicOutput {
 public:
-  /// Creates "<Path>.tmp-XXXXXX" in the destination folder.
+  /// Creates "<Path>.tmp-XXXXXX" in the destination folder. "-" writes to
+  /// stdout directly (nothing to rename, so not atomic).
   static llvm::Expected<std::unique_ptr<AtomicOutput>>
   create(llvm::StringRef Path);
   ~AtomicOutput();

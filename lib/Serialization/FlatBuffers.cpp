@@ -378,6 +378,12 @@ private:
   const fb::Checkpoint &Root;
   const std::vector<StorageRef> &Stors;
   std::vector<ValuePtr> Built;
+  /// Height of each built subtree, and the tallest child of the node being
+  /// read: deep trees would overflow the stack of every recursive walk
+  /// (printer, destructor, exporters), so depth is bounded like the pickle
+  /// reader's nesting.
+  std::vector<uint32_t> Height;
+  uint32_t TallestChild = 0;
 };
 } // namespace
 
@@ -388,6 +394,7 @@ Expected<ValuePtr> TreeReader::take(uint64_t Idx, uint32_t Parent) {
   if (!Built[Idx])
     return err(Parent, "refers to node " + Twine(Idx) +
                            ", which another node already uses");
+  TallestChild = std::max(TallestChild, Height[Idx]);
   return std::move(Built[Idx]);
 }
 
@@ -582,11 +589,18 @@ Expected<ValuePtr> TreeReader::read() {
                                " nodes, more than the limit of " +
                                Twine(ReaderLimits().MaxValueNodes));
   Built.assign(Nodes->size(), nullptr);
+  Height.assign(Nodes->size(), 0);
+  const uint64_t MaxNesting = ReaderLimits().MaxNesting;
   for (uint32_t I = 0; I < Nodes->size(); ++I) {
+    TallestChild = 0;
     Expected<ValuePtr> V = readNode(I, *Nodes->Get(I));
     if (!V)
       return V.takeError();
     Built[I] = std::move(*V);
+    Height[I] = TallestChild + 1;
+    if (Height[I] > MaxNesting)
+      return err(I, "values are nested more than " + Twine(MaxNesting) +
+                        " levels deep");
   }
   // The root is the last node; everything else must hang below it.
   for (uint32_t I = 0; I + 1 < Built.size(); ++I)

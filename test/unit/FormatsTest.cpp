@@ -428,6 +428,20 @@ TEST(WoptFormat, KeepsElidedStorages) {
   EXPECT_EQ(W->storage()->numBytes(), 6u);
 }
 
+TEST(WoptFormat, BoundsNesting) {
+  TempDir Dir;
+  ValuePtr V = makeNone();
+  for (int I = 0; I < 1500; ++I)
+    V = makeList({V});
+  Checkpoint C(V);
+  std::string Out = Dir.file("deep.wopt");
+  ASSERT_FALSE(bool(exportFlatBuffers(C, Out)));
+  auto R = importFile(Out);
+  ASSERT_FALSE(bool(R));
+  EXPECT_NE(toString(R.takeError()).find("nested more than 1000 levels"),
+            std::string::npos);
+}
+
 std::string writeWopt(const TempDir &Dir) {
   std::string Out = Dir.file("good.wopt");
   auto C = richCheckpoint();
