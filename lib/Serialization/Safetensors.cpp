@@ -497,17 +497,27 @@ static Expected<ExportPlan> planExport(const Checkpoint &C, StringRef Path) {
   return Plan;
 }
 
-/// Different views of one storage cannot stay shared in safetensors.
+/// Different views of one storage cannot stay shared in safetensors: one
+/// warning per storage, naming its first two users.
 static void warnPartialSharing(StringRef Path, const ExportPlan &Plan) {
-  StringMap<std::string> FirstUser;
-  std::map<const Storage *, std::string> Users;
+  std::map<const Storage *, std::vector<StringRef>> Users;
+  std::vector<const Storage *> Order;
   for (auto &[Name, T] : Plan.Tensors) {
-    auto [It, New] = Users.try_emplace(T->storage().get(), Name);
-    if (!New)
-      WithColor::warning() << Path << ": tensors '" << It->second << "' and '"
-                           << Name
-                           << "' are different views of one storage; "
-                              "safetensors writes them as separate copies\n";
+    auto &U = Users[T->storage().get()];
+    if (U.empty())
+      Order.push_back(T->storage().get());
+    U.push_back(Name);
+  }
+  for (const Storage *S : Order) {
+    const std::vector<StringRef> &U = Users[S];
+    if (U.size() < 2)
+      continue;
+    raw_ostream &W = WithColor::warning(errs(), "wopt");
+    W << Path << ": tensors '" << U[0] << "' and '" << U[1] << "'";
+    if (U.size() > 2)
+      W << " (and " << (U.size() - 2) << " more)";
+    W << " are different views of one storage; safetensors stores each "
+         "as its own copy\n";
   }
 }
 
