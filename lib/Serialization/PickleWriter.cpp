@@ -50,8 +50,8 @@ std::string encodeLong(int64_t I) {
   // Drop bytes that only repeat the sign.
   while (B.size() > 1) {
     unsigned char Last = B.back(), Prev = B[B.size() - 2];
-    bool Redundant = (Last == 0x00 && !(Prev & 0x80)) ||
-                     (Last == 0xFF && (Prev & 0x80));
+    bool Redundant =
+        (Last == 0x00 && !(Prev & 0x80)) || (Last == 0xFF && (Prev & 0x80));
     if (!Redundant)
       break;
     B.pop_back();
@@ -204,8 +204,8 @@ std::string PickleWriter::currentPath() const { return join(Path, "/"); }
 
 Error PickleWriter::writeItem(const ValuePtr &V) {
   if (!V)
-    return createStringError(inconvertibleErrorCode(),
-                             "null value at '%s'", currentPath().c_str());
+    return createStringError(inconvertibleErrorCode(), "null value at '%s'",
+                             currentPath().c_str());
   return writeValue(*V);
 }
 

@@ -197,7 +197,6 @@ Expected<std::string> TorchPickler::run(const Checkpoint &C) {
   return W.finish();
 }
 
-
 /// "[#####     ]  45% 1.2/2.6 GiB" on stderr, redrawn when the percentage
 /// changes.
 class ProgressBar {
@@ -292,8 +291,7 @@ uint64_t totalBytes(ArrayRef<StorageRecord> Records) {
 
 /// Writes into a temporary file beside Path and renames it over Path; the
 /// temporary file is removed on any failure (and on a signal).
-Error writeAtomically(StringRef Path,
-                      function_ref<Error(int FD)> Write) {
+Error writeAtomically(StringRef Path, function_ref<Error(int FD)> Write) {
   SmallString<256> Dir(sys::path::parent_path(Path));
   if (Dir.empty())
     Dir = ".";
@@ -318,8 +316,9 @@ Error writeAtomically(StringRef Path,
   int Closing = FD;
   FD = -1;
   if (::close(Closing) != 0)
-    return Fail(createStringError(std::error_code(errno, std::generic_category()),
-                                  "cannot write '%s'", Tmp.c_str()));
+    return Fail(
+        createStringError(std::error_code(errno, std::generic_category()),
+                          "cannot write '%s'", Tmp.c_str()));
   if (std::error_code EC = sys::fs::rename(Tmp, Path))
     return Fail(createStringError(EC, "cannot rename '%s' to '%s': %s",
                                   Tmp.c_str(), Path.str().c_str(),

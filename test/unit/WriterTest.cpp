@@ -69,12 +69,15 @@ TEST(PickleWriter, Scalars) {
 
 TEST(PickleWriter, BytesAsCodecsEncode) {
   // pickle.dumps(b'\xff', 2)
-  std::string Expected = lit("\x80\x02" "c_codecs\nencode\nq\x00"
-                         "X\x02\x00\x00\x00\xc3\xbfq\x01"
-                         "X\x06\x00\x00\x00latin1q\x02\x86q\x03Rq\x04.");
+  std::string Expected = lit("\x80\x02"
+                             "c_codecs\nencode\nq\x00"
+                             "X\x02\x00\x00\x00\xc3\xbfq\x01"
+                             "X\x06\x00\x00\x00latin1q\x02\x86q\x03Rq\x04.");
   EXPECT_EQ(pickle(StringValue(Value::Kind::Bytes, "\xff")), Expected);
   EXPECT_EQ(pickle(StringValue(Value::Kind::Bytes, "")),
-            std::string("\x80\x02" "c__builtin__\nbytes\nq\x00)Rq\x01.", 28));
+            std::string("\x80\x02"
+                        "c__builtin__\nbytes\nq\x00)Rq\x01.",
+                        28));
 }
 
 TEST(PickleWriter, Containers) {
@@ -86,14 +89,18 @@ TEST(PickleWriter, Containers) {
       makeTuple({makeInt(1), makeInt(2), makeInt(3), makeInt(4)}),
       makeTuple({})};
   std::string Expected = lit("\x80\x02]q\x00(K\x01K\x01K\x02\x86q\x01"
-                         "X\x01\x00\x00\x00" "aq\x02h\x02\x86q\x03"
-                         "(K\x01K\x02K\x03K\x04tq\x04)e.");
+                             "X\x01\x00\x00\x00"
+                             "aq\x02h\x02\x86q\x03"
+                             "(K\x01K\x02K\x03K\x04tq\x04)e.");
   EXPECT_EQ(pickle(SequenceValue(Value::Kind::List, L)), Expected);
   // A one-element list uses APPEND, a set is builtins.set([...]).
   EXPECT_EQ(pickle(SequenceValue(Value::Kind::List, {makeInt(7)})),
-            std::string("\x80\x02]q\x00K\x07" "a.", 9));
+            std::string("\x80\x02]q\x00K\x07"
+                        "a.",
+                        9));
   EXPECT_EQ(pickle(SequenceValue(Value::Kind::Set, {makeInt(1), makeInt(2)})),
-            std::string("\x80\x02" "c__builtin__\nset\nq\x00]q\x01(K\x01K\x02"
+            std::string("\x80\x02"
+                        "c__builtin__\nset\nq\x00]q\x01(K\x01K\x02"
                         "e\x85q\x02Rq\x03.",
                         37));
 }
@@ -107,9 +114,13 @@ TEST(PickleWriter, OrderedDictWithMetadata) {
   auto State = std::make_shared<DictValue>();
   State->set("_metadata", std::make_shared<DictValue>(true));
   D.setState(State);
-  std::string Expected = lit("\x80\x02" "ccollections\nOrderedDict\nq\x00)Rq\x01("
-      "X\x01\x00\x00\x00" "aq\x02K\x01X\x01\x00\x00\x00" "bq\x03K\x02u"
-      "}q\x04X\t\x00\x00\x00_metadataq\x05h\x00)Rq\x06sb.");
+  std::string Expected =
+      lit("\x80\x02"
+          "ccollections\nOrderedDict\nq\x00)Rq\x01("
+          "X\x01\x00\x00\x00"
+          "aq\x02K\x01X\x01\x00\x00\x00"
+          "bq\x03K\x02u"
+          "}q\x04X\t\x00\x00\x00_metadataq\x05h\x00)Rq\x06sb.");
   EXPECT_EQ(pickle(D), Expected);
 }
 
@@ -120,7 +131,8 @@ TEST(PickleWriter, OpaqueNewObjWithState) {
   auto State = std::make_shared<DictValue>();
   State->set("lr", makeFloat(0.5));
   O.State = State;
-  std::string Expected = std::string("\x80\x02" "cargparse\nNamespace\nq\x00)"
+  std::string Expected = std::string("\x80\x02"
+                                     "cargparse\nNamespace\nq\x00)"
                                      "\x81q\x01}q\x02X\x02\x00\x00\x00lrq\x03"
                                      "G?\xe0\x00\x00\x00\x00\x00\x00sb.",
                                      52);
@@ -152,7 +164,8 @@ TEST(ZipWriter, LocalExtraFieldMatchesTorch) {
   E = ZipWriter::localExtraField(0x112c00229ull, 10, 40);
   ASSERT_EQ(E.size(), 47u);
   EXPECT_EQ(E.substr(0, 16), std::string("\x01\x00\x08\x00\x29\x02\xc0\x12"
-                                         "\x01\x00\x00\x00" "FB\x1f\x00",
+                                         "\x01\x00\x00\x00"
+                                         "FB\x1f\x00",
                                          16));
   // Small archive: data starts aligned, padding is 'Z'.
   E = ZipWriter::localExtraField(0, 11, 680);
@@ -231,7 +244,8 @@ TEST(TorchExport, ElidedDataFailsAndLeavesNoFile) {
   std::string Msg = toString(std::move(E));
   EXPECT_NE(Msg.find("'w'"), std::string::npos) << Msg;
   std::error_code EC;
-  EXPECT_EQ(sys::fs::directory_iterator(Dir, EC), sys::fs::directory_iterator());
+  EXPECT_EQ(sys::fs::directory_iterator(Dir, EC),
+            sys::fs::directory_iterator());
   sys::fs::remove(Dir);
 }
 

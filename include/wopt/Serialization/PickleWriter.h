@@ -1,4 +1,5 @@
-//===- PickleWriter.h - Protocol 2 pickles as CPython writes them -*- C++ -*-===//
+//===- PickleWriter.h - Protocol 2 pickles as CPython writes them -*- C++
+//-*-===//
 //
 // Emits the opcodes CPython's pickle.Pickler(protocol=2) emits for the same
 // values (BININT1/2, BININT, LONG1/4, BINUNICODE, TUPLE1-3, EMPTY_* plus

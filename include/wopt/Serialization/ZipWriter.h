@@ -1,4 +1,5 @@
-//===- ZipWriter.h - Stored-entry zip archives as torch writes them -*- C++ -*-===//
+//===- ZipWriter.h - Stored-entry zip archives as torch writes them -*- C++
+//-*-===//
 //
 // Writes the zip layout of torch.save (PyTorch's miniz-based
 // PyTorchStreamWriter): stored entries, every record's data 64-byte aligned
@@ -43,7 +44,7 @@ public:
   llvm::Error writeData(llvm::ArrayRef<uint8_t> Data);
   /// Appends Size bytes of the file SrcFD starting at Offset. Copies with
   /// copy_file_range when the output is a regular file, else with write();
-  /// reads the bytes for the CRC through a short-lived mapping window so the
+  /// reads the bytes for the CRC in fixed-size chunks into one buffer so the
   /// resident set stays small whatever the size.
   llvm::Error copyFromFile(int SrcFD, uint64_t Offset, uint64_t Size);
   llvm::Error endRecord();
@@ -93,6 +94,7 @@ private:
   /// Cleared after the first copy_file_range failure: the output (a pipe, a
   /// file system without support) takes write() from then on.
   bool TryKernelCopy = true;
+  std::vector<uint8_t> ChunkBuffer;
   llvm::unique_function<void(uint64_t)> Progress;
 };
 
