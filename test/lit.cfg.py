@@ -48,3 +48,9 @@ try:
     config.available_features.add("torch")
 except (OSError, subprocess.CalledProcessError):
     lit_config.warning("no torch in %s: import/export tests are unsupported" % config.python_with_torch)
+
+# Multi-GB export tests (test/Serialization/large-file.test): ~10 GB of disk,
+# ~9 GB of memory, minutes of I/O. Opt-in: WOPT_LARGE_TESTS=1 in the
+# environment or `lit --param large-tests=1`.
+if os.environ.get("WOPT_LARGE_TESTS") == "1" or lit_config.params.get("large-tests") in ("1", "true"):
+    config.available_features.add("large-tests")
