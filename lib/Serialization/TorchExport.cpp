@@ -203,6 +203,8 @@ class ProgressBar {
 public:
   ProgressBar(StringRef Name, uint64_t Total) : Name(Name), Total(Total) {}
   void update(uint64_t Done) {
+    // Done also counts the small records (data.pkl, version): clamp.
+    Done = std::min(Done, Total);
     unsigned Pct = Total ? unsigned(Done * 100 / Total) : 100;
     if (Pct == LastPct)
       return;
