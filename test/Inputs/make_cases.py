@@ -6,6 +6,7 @@ that load wopt's repaired output into the target model with real PyTorch.
     make_cases.py check-dinov2 DIR OUT  OUT loads strict into the eval model
     make_cases.py swin DIR              DIR/swin_original.pth (original layout)
     make_cases.py check-swin DIR OUT    OUT loads strict into a timm>=0.9 model
+    make_cases.py check-mmdet-swin DIR OUT  OUT equals mmdet's swin_converter
     make_cases.py mmengine DIR          DIR/mmengine_ckpt.pth (DDP keys, framework objects)
     make_cases.py check-mmengine DIR OUT
 
@@ -371,6 +372,59 @@ def check_swin(d, out):
         compare("swin timm>=0.9 vs original", io["ref"], model(io["x"]))
 
 
+def mmdet_swin_converter(ckpt):
+    """What mmdet's tools/model_converters/swin2mmdet.py does, restated: the
+    reference wopt's mmdet-swin pipeline is checked against."""
+    def unfold_reduction(x):
+        out, c4 = x.shape
+        x = x.reshape(out, 4, c4 // 4)
+        return x[:, [0, 2, 1, 3], :].transpose(1, 2).reshape(out, c4)
+
+    def unfold_norm(x):
+        c4 = x.shape[0]
+        x = x.reshape(4, c4 // 4)
+        return x[[0, 2, 1, 3], :].transpose(0, 1).reshape(c4)
+
+    new = {}
+    for k, v in ckpt.items():
+        if k.startswith("head"):
+            continue
+        if k.startswith("layers"):
+            nk = k
+            if "attn." in k:
+                nk = k.replace("attn.", "attn.w_msa.")
+            elif "mlp.fc1." in k:
+                nk = k.replace("mlp.fc1.", "ffn.layers.0.0.")
+            elif "mlp.fc2." in k:
+                nk = k.replace("mlp.fc2.", "ffn.layers.1.")
+            elif "downsample" in k:
+                if "reduction." in k:
+                    v = unfold_reduction(v)
+                elif "norm." in k:
+                    v = unfold_norm(v)
+            nk = nk.replace("layers", "stages", 1)
+        elif k.startswith("patch_embed"):
+            nk = k.replace("proj", "projection") if "proj" in k else k
+        else:
+            nk = k
+        new["backbone." + nk] = v
+    return new
+
+
+def check_mmdet_swin(d, out):
+    got = {k: v for k, v in load_plain(out).items() if not k.startswith("head")}
+    src = torch.load(os.path.join(d, "swin_original.pth"))["model"]
+    want = mmdet_swin_converter(src)
+    same_keys = list(got) == list(want)
+    same_values = same_keys and all(torch.equal(got[k], want[k]) for k in want)
+    moved = sum(1 for k in want if "downsample" in k)
+    print("mmdet-swin: %d keys, same keys and order as swin2mmdet: %s, "
+          "same values: %s (%d downsample tensors)"
+          % (len(got), same_keys, same_values, moved))
+    if not same_values:
+        sys.exit("mmdet-swin: differs from the reference converter")
+
+
 # --------------------------------------------------------------------------
 # mmengine: {'meta', 'state_dict' (DDP keys), 'optimizer', 'message_hub', ...}
 # --------------------------------------------------------------------------
@@ -485,6 +539,7 @@ def main(argv):
     os.makedirs(d, exist_ok=True)
     makers = {"dinov2": make_dinov2, "swin": make_swin, "mmengine": make_mmengine}
     checks = {"check-dinov2": check_dinov2, "check-swin": check_swin,
+              "check-mmdet-swin": check_mmdet_swin,
               "check-mmengine": check_mmengine}
     if cmd in makers:
         makers[cmd](d)
