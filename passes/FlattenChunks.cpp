@@ -93,6 +93,13 @@ std::vector<std::string> findChunkedContainers(const DictValue &SD) {
   return Out;
 }
 
+/// What the keys under a chunked container hold.
+struct ChunkLayout {
+  std::map<uint64_t, std::set<uint64_t>> ByChunk; ///< chunk -> blocks
+  std::map<uint64_t, std::set<uint64_t>> ByBlock; ///< block -> chunks
+  std::map<std::pair<uint64_t, uint64_t>, unsigned> KeysPer; ///< (c, g)
+};
+
 class FlattenChunksPass : public Pass {
 public:
   using Pass::Pass;
@@ -134,31 +141,10 @@ private:
     if (StringRef(P).ends_with("."))
       P.pop_back();
 
-    // Chunk -> global indices, global -> chunks, and keys per (c, g).
-    std::map<uint64_t, std::set<uint64_t>> ByChunk;
-    std::map<uint64_t, std::set<uint64_t>> ByBlock;
-    std::map<std::pair<uint64_t, uint64_t>, unsigned> KeysPer;
-    std::vector<std::string> Malformed;
-    for (const DictEntry &E : SD.entries()) {
-      std::optional<StringRef> K = E.keyString();
-      if (!K || !K->starts_with(P + "."))
-        continue;
-      std::optional<Split> S = splitUnder(*K, P);
-      if (!S || !S->B || S->Rest.empty()) {
-        Malformed.push_back(K->str());
-        continue;
-      }
-      ByChunk[S->A].insert(*S->B);
-      ByBlock[*S->B].insert(S->A);
-      ++KeysPer[{S->A, *S->B}];
-    }
-    if (!Malformed.empty())
-      return error("'" + P + "' is not a chunked container: " +
-                   Twine(Malformed.size()) + " keys are not " + P +
-                   ".<chunk>.<block>.<name>\nnote: " + joinLimited(Malformed));
-    if (ByChunk.empty())
-      return error("no key matches " + P + ".<chunk>.<block>.<name>");
-    if (Error E = checkLayout(P, ByChunk, ByBlock, KeysPer))
+    Expected<ChunkLayout> L = collectLayout(SD, P);
+    if (!L)
+      return L.takeError();
+    if (Error E = checkLayout(P, *L))
       return E;
 
     auto Map = [&](StringRef Key) -> std::optional<std::string> {
@@ -171,37 +157,68 @@ private:
     if (Error E = renameKeys(SD, Map, argument(), &Renamed))
       return E;
     NumRenamed += Renamed;
-    NumChunks += ByChunk.size();
-    NumBlocks += ByBlock.size();
+    NumChunks += L->ByChunk.size();
+    NumBlocks += L->ByBlock.size();
     remark("", nullptr,
-           "flattened " + Twine(ByBlock.size()) + " blocks from " +
-               Twine(ByChunk.size()) + " chunks of '" + P + "' (" +
+           "flattened " + Twine(L->ByBlock.size()) + " blocks from " +
+               Twine(L->ByChunk.size()) + " chunks of '" + P + "' (" +
                Twine(Renamed) + " keys)");
-    NumMetadata += rewriteModuleMetadata(
+    NumMetadata += flattenMetadata(SD, P, *L);
+    return Error::success();
+  }
+
+  /// Reads the (chunk, block) pairs under P; every key under P must be
+  /// P.<chunk>.<block>.<name>.
+  Expected<ChunkLayout> collectLayout(const DictValue &SD, StringRef P) {
+    ChunkLayout L;
+    std::vector<std::string> Malformed;
+    for (const DictEntry &E : SD.entries()) {
+      std::optional<StringRef> K = E.keyString();
+      if (!K || !K->starts_with((P + ".").str()))
+        continue;
+      std::optional<Split> S = splitUnder(*K, P);
+      if (!S || !S->B || S->Rest.empty()) {
+        Malformed.push_back(K->str());
+        continue;
+      }
+      L.ByChunk[S->A].insert(*S->B);
+      L.ByBlock[*S->B].insert(S->A);
+      ++L.KeysPer[{S->A, *S->B}];
+    }
+    if (!Malformed.empty())
+      return error("'" + P + "' is not a chunked container: " +
+                   Twine(Malformed.size()) + " keys are not " + P +
+                   ".<chunk>.<block>.<name>\nnote: " + joinLimited(Malformed));
+    if (L.ByChunk.empty())
+      return error("no key matches " + P + ".<chunk>.<block>.<name>");
+    return L;
+  }
+
+  /// _metadata: block paths lose their chunk index; the chunk containers
+  /// and their Identity placeholders go away.
+  unsigned flattenMetadata(DictValue &SD, StringRef P, const ChunkLayout &L) {
+    return rewriteModuleMetadata(
         SD, [&](StringRef Path) -> std::optional<std::string> {
-          if (!Path.starts_with(P + "."))
-            return Path.str();
-          std::optional<Split> S = splitUnder(Path.str() + ".", P);
+          std::optional<Split> S = splitUnder((Path + ".").str(), P);
           if (!S)
             return Path.str();
-          // The chunk itself and its Identity placeholders go away.
-          if (!S->B || !ByChunk[S->A].count(*S->B))
+          auto Chunk = L.ByChunk.find(S->A);
+          if (!S->B || Chunk == L.ByChunk.end() || !Chunk->second.count(*S->B))
             return std::nullopt;
-          std::string Out = P + "." + std::to_string(*S->B);
+          std::string Out = (P + "." + Twine(*S->B)).str();
           if (!S->Rest.empty())
             Out += "." + StringRef(S->Rest).drop_back().str();
           return Out;
         });
-    return Error::success();
   }
 
   /// Every block 0..depth-1 exactly once, chunks 0..n-1 with no gap, and
   /// c == g // S where S is the size of chunk 0 (the last chunk may be
   /// shorter).
-  Error checkLayout(
-      StringRef P, const std::map<uint64_t, std::set<uint64_t>> &ByChunk,
-      const std::map<uint64_t, std::set<uint64_t>> &ByBlock,
-      const std::map<std::pair<uint64_t, uint64_t>, unsigned> &KeysPer) {
+  Error checkLayout(StringRef P, const ChunkLayout &L) {
+    const auto &ByChunk = L.ByChunk;
+    const auto &ByBlock = L.ByBlock;
+    const auto &KeysPer = L.KeysPer;
     std::vector<std::string> Problems;
     auto group = [&](uint64_t Ch, uint64_t G) {
       auto It = KeysPer.find({Ch, G});
