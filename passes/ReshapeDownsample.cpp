@@ -82,18 +82,7 @@ public:
       return error("to='" + Target +
                    "': expected one of timm, original, mmdet");
 
-    std::set<uint64_t> Downsampled, Stages;
-    bool MMDetNames = false;
-    for (const DictEntry &E : SD->entries()) {
-      std::optional<StringRef> K = E.keyString();
-      if (!K)
-        continue;
-      if (auto D = splitDownsample(*K))
-        Downsampled.insert(D->first);
-      if (auto S = stageOf(*K))
-        Stages.insert(*S);
-      MMDetNames |= isMMDetDownsample(*K);
-    }
+    auto [Downsampled, Stages, MMDetNames] = survey(*SD);
     if (Downsampled.empty()) {
       if (MMDetNames && Target == "mmdet") {
         remark("", nullptr,
@@ -132,6 +121,27 @@ public:
   }
 
 private:
+  struct Survey {
+    std::set<uint64_t> Downsampled; ///< i of every layers.<i>.downsample.*
+    std::set<uint64_t> Stages;      ///< i of every layers.<i>.*
+    bool MMDetNames = false;        ///< some [backbone.]stages.<i>.downsample.*
+  };
+
+  static Survey survey(const DictValue &SD) {
+    Survey S;
+    for (const DictEntry &E : SD.entries()) {
+      std::optional<StringRef> K = E.keyString();
+      if (!K)
+        continue;
+      if (auto D = splitDownsample(*K))
+        S.Downsampled.insert(D->first);
+      if (auto St = stageOf(*K))
+        S.Stages.insert(*St);
+      S.MMDetNames |= isMMDetDownsample(*K);
+    }
+    return S;
+  }
+
   //===--- moving downsample between stages ---------------------------===//
 
   /// Moves every `layers.<i>.downsample.*` to stage i + Delta and the
