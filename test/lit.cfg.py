@@ -50,7 +50,23 @@ except (OSError, subprocess.CalledProcessError):
     lit_config.warning("no torch in %s: import/export tests are unsupported" % config.python_with_torch)
 
 # Multi-GB export tests (test/Serialization/large-file.test): ~10 GB of disk,
-# ~9 GB of memory, minutes of I/O. Opt-in: WOPT_LARGE_TESTS=1 in the
-# environment or `lit --param large-tests=1`.
-if os.environ.get("WOPT_LARGE_TESTS") == "1" or lit_config.params.get("large-tests") in ("1", "true"):
+# ~9 GB of memory, a few minutes of I/O. They run whenever the machine has
+# room for them (20 GB free beside the build, 12 GB of memory available);
+# WOPT_LARGE_TESTS=1 (or `lit --param large-tests=1`) forces them on, =0 off.
+
+
+def _has_room_for_large_tests():
+    try:
+        st = os.statvfs(config.wopt_obj_root)
+        free_disk = st.f_bavail * st.f_frsize
+        with open("/proc/meminfo") as f:
+            mem = dict(line.split(":", 1) for line in f)
+        avail_mem = int(mem["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return False
+    return free_disk >= 20 << 30 and avail_mem >= 12 << 30
+
+
+_large = os.environ.get("WOPT_LARGE_TESTS", lit_config.params.get("large-tests", ""))
+if _large in ("1", "true") or (_large not in ("0", "false") and _has_room_for_large_tests()):
     config.available_features.add("large-tests")
