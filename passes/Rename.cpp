@@ -7,6 +7,7 @@
 // read.
 //
 //===----------------------------------------------------------------------===//
+#include "KeyRegex.h"
 #include "wopt/IR/StateDict.h"
 #include "wopt/Passes/Passes.h"
 #include "llvm/ADT/StringExtras.h"
@@ -17,163 +18,10 @@
 using namespace wopt;
 using llvm::Error;
 using llvm::StringRef;
+using wopt::passutil::compileKeyRule;
+using Rule = wopt::passutil::KeyRegex;
 
 namespace {
-
-/// One compiled rule.
-struct Rule {
-  std::string Text;        ///< as the user wrote it, for messages
-  std::string Replacement; ///< with $N, ${N} and \N references
-  std::unique_ptr<llvm::Regex> Re;
-  unsigned NumGroups = 0;
-};
-
-/// Rewrites the Perl shorthands users reach for (\d, \w, \s and their
-/// negations) into POSIX classes, which llvm::Regex understands. Inside a
-/// bracket expression they are left alone.
-std::string translateShorthands(StringRef Re) {
-  std::string Out;
-  bool InBracket = false;
-  for (size_t I = 0; I < Re.size(); ++I) {
-    char C = Re[I];
-    if (InBracket) {
-      Out += C;
-      if (C == ']')
-        InBracket = false;
-      continue;
-    }
-    if (C == '[') {
-      Out += C;
-      InBracket = true;
-      // "[]" and "[^]" start with a literal ']'.
-      if (I + 1 < Re.size() && Re[I + 1] == '^')
-        Out += Re[++I];
-      if (I + 1 < Re.size() && Re[I + 1] == ']')
-        Out += Re[++I];
-      continue;
-    }
-    if (C != '\\' || I + 1 == Re.size()) {
-      Out += C;
-      continue;
-    }
-    char N = Re[++I];
-    switch (N) {
-    case 'd':
-      Out += "[0-9]";
-      break;
-    case 'D':
-      Out += "[^0-9]";
-      break;
-    case 'w':
-      Out += "[A-Za-z0-9_]";
-      break;
-    case 'W':
-      Out += "[^A-Za-z0-9_]";
-      break;
-    case 's':
-      Out += "[[:space:]]";
-      break;
-    case 'S':
-      Out += "[^[:space:]]";
-      break;
-    default:
-      Out += C;
-      Out += N;
-    }
-  }
-  return Out;
-}
-
-/// Checks that every group reference in R.Replacement exists.
-Error checkReplacement(const Rule &R) {
-  StringRef S = R.Replacement;
-  for (size_t I = 0; I + 1 < S.size(); ++I) {
-    if (S[I] != '$' && S[I] != '\\')
-      continue;
-    unsigned Group = 0;
-    size_t Next = I + 1;
-    if (S[Next] == S[I]) { // "$$" or "\\": a literal
-      I = Next;
-      continue;
-    }
-    if (S[I] == '$' && S[Next] == '{') {
-      size_t Close = S.find('}', Next);
-      if (Close == StringRef::npos ||
-          S.slice(Next + 1, Close).getAsInteger(10, Group))
-        return llvm::createStringError(
-            "rule '" + R.Text + "': '${' must be followed by a number and '}'");
-      I = Close;
-    } else if (llvm::isDigit(S[Next])) {
-      Group = S[Next] - '0';
-      I = Next;
-    } else {
-      continue;
-    }
-    if (Group > R.NumGroups)
-      return llvm::createStringError(
-          "rule '" + R.Text + "' refers to group " + std::to_string(Group) +
-          " but its regex has " + std::to_string(R.NumGroups) +
-          (R.NumGroups == 1 ? " group" : " groups"));
-  }
-  return Error::success();
-}
-
-llvm::Expected<Rule> compileRule(StringRef Text) {
-  size_t Arrow = Text.find("=>");
-  if (Arrow == StringRef::npos)
-    return llvm::createStringError("rule '" + Text +
-                                   "' has no '=>'; write REGEX=>REPLACEMENT");
-  Rule R;
-  R.Text = Text.str();
-  StringRef Pattern = Text.take_front(Arrow);
-  R.Replacement = Text.drop_front(Arrow + 2).str();
-  if (Pattern.empty())
-    return llvm::createStringError("rule '" + Text + "' has an empty regex");
-  // The user's pattern is wrapped in a group of its own, so the key must
-  // match whole even when the pattern has a top-level '|'.
-  R.Re =
-      std::make_unique<llvm::Regex>("^(" + translateShorthands(Pattern) + ")$");
-  std::string Why;
-  if (!R.Re->isValid(Why))
-    return llvm::createStringError("invalid regex '" + Pattern + "' in rule '" +
-                                   Text + "': " + Why);
-  R.NumGroups = R.Re->getNumMatches() - 1;
-  if (Error Err = checkReplacement(R))
-    return Err;
-  return R;
-}
-
-/// Expands the replacement of R for a match. Groups is what Regex::match
-/// filled: [0] the key, [1] our wrapper group, [N + 1] the user's group N.
-std::string expand(const Rule &R, llvm::ArrayRef<StringRef> Groups) {
-  StringRef S = R.Replacement;
-  std::string Out;
-  auto Group = [&](unsigned N) { return N == 0 ? Groups[0] : Groups[N + 1]; };
-  for (size_t I = 0; I < S.size(); ++I) {
-    char C = S[I];
-    if ((C != '$' && C != '\\') || I + 1 == S.size()) {
-      Out += C;
-      continue;
-    }
-    char N = S[I + 1];
-    unsigned G = 0;
-    if (N == C) {
-      Out += C;
-      ++I;
-    } else if (C == '$' && N == '{') {
-      size_t Close = S.find('}', I);
-      S.slice(I + 2, Close).getAsInteger(10, G);
-      Out += Group(G);
-      I = Close;
-    } else if (llvm::isDigit(N)) {
-      Out += Group(N - '0');
-      ++I;
-    } else {
-      Out += C;
-    }
-  }
-  return Out;
-}
 
 /// The `rule` option: a list whose items are compiled as they are parsed.
 class RuleListOption : public ListOption {
@@ -185,7 +33,7 @@ public:
     if (Error Err = ListOption::parse(Text))
       return Err;
     for (size_t I = Old; I < (*this)->size(); ++I) {
-      llvm::Expected<Rule> R = compileRule((**this)[I]);
+      llvm::Expected<Rule> R = compileKeyRule((**this)[I]);
       if (!R)
         return R.takeError();
       Rules.push_back(std::move(*R));
@@ -277,7 +125,7 @@ private:
       if (!Rules[I].Re->match(Key, &Groups))
         continue;
       Which = I;
-      return expand(Rules[I], Groups);
+      return Rules[I].expand(Groups);
     }
     return Key.str();
   }
