@@ -336,7 +336,10 @@ Error printPassHelp(llvm::raw_ostream &OS, StringRef Name,
   for (const OptionBase *O : P->options()) {
     std::string Help = O->help().str();
     std::string Default = O->print();
-    if (O->typeName() != "list" && !Default.empty())
+    // An empty string says nothing; a help text may name its default itself.
+    bool SaysDefault = StringRef(Help).contains("default");
+    if (O->typeName() != "list" && !Default.empty() && Default != "''" &&
+        !SaysDefault)
       Help += " (default: " + Default + ")";
     printColumn(OS, (O->name() + "=<" + O->typeName() + ">").str(), Help);
   }
