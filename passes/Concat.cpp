@@ -15,6 +15,7 @@
 #include "wopt/Passes/Passes.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
+#include <algorithm>
 #include <cstring>
 
 using namespace llvm;
@@ -397,20 +398,26 @@ private:
     return D;
   }
 
-  /// Puts each group's tensor where its first member was and drops the other
-  /// members, keeping the order of everything else.
+  /// Puts each group's tensor where its earliest member was and drops the
+  /// other members, keeping the order of everything else.
   void replace(DictValue &SD, ArrayRef<Group> Groups,
                ArrayRef<ValuePtr> Fused) {
-    std::vector<std::pair<size_t, size_t>> Role(SD.size(), {Missing, 0});
-    for (size_t G = 0; G < Groups.size(); ++G)
-      for (size_t P = 0; P < Groups[G].Members.size(); ++P)
-        Role[Groups[G].Members[P]] = {G, P};
+    // For each entry: the group it belongs to and whether the group's
+    // tensor goes there.
+    std::vector<std::pair<size_t, bool>> Role(SD.size(), {Missing, false});
+    for (size_t G = 0; G < Groups.size(); ++G) {
+      for (size_t M : Groups[G].Members)
+        Role[M] = {G, false};
+      Role[*std::min_element(Groups[G].Members.begin(),
+                             Groups[G].Members.end())]
+          .second = true;
+    }
     std::vector<DictEntry> Out;
     for (size_t I = 0; I < SD.size(); ++I) {
-      auto [G, P] = Role[I];
+      auto [G, Here] = Role[I];
       if (G == Missing)
         Out.push_back(std::move(SD.entries()[I]));
-      else if (P == 0)
+      else if (Here)
         Out.push_back({makeStr(Groups[G].Target), Fused[G]});
     }
     SD.entries() = std::move(Out);

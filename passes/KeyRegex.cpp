@@ -114,8 +114,8 @@ Expected<KeyRegex> compileKeyRegex(StringRef Pattern, StringRef Replacement,
                              Text + "': " + Why);
   R.NumGroups = R.Re->getNumMatches() - 1;
   if (Error Err = checkReplacement(R))
-    return std::move(Err);
-  return std::move(R);
+    return Err;
+  return R;
 }
 
 Expected<KeyRegex> compileKeyRule(StringRef Text) {
