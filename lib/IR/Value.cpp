@@ -223,6 +223,47 @@ std::optional<uint64_t> TensorValue::requiredStorageBytes() const {
   return Bytes;
 }
 
+StringRef wopt::pythonTypeName(const Value &V) {
+  switch (V.kind()) {
+  case Value::Kind::None:
+    return "None";
+  case Value::Kind::Bool:
+    return "bool";
+  case Value::Kind::Int:
+  case Value::Kind::BigInt:
+    return "int";
+  case Value::Kind::Float:
+    return "float";
+  case Value::Kind::Str:
+    return "str";
+  case Value::Kind::Bytes:
+    return "bytes";
+  case Value::Kind::List:
+    return "list";
+  case Value::Kind::Tuple:
+    return "tuple";
+  case Value::Kind::Set:
+    return "set";
+  case Value::Kind::FrozenSet:
+    return "frozenset";
+  case Value::Kind::Dict:
+    return cast<DictValue>(V).isOrdered() ? "OrderedDict" : "dict";
+  case Value::Kind::Tensor:
+    return "tensor";
+  case Value::Kind::Opaque:
+    return "object";
+  }
+  llvm_unreachable("covered switch");
+}
+
+std::string wopt::describeKind(const Value &V) {
+  StringRef Name = pythonTypeName(V);
+  if (V.kind() == Value::Kind::None || V.kind() == Value::Kind::Bytes)
+    return Name.str();
+  bool Vowel = StringRef("aeiouAEIOU").contains(Name.front());
+  return (Vowel ? "an " : "a ") + Name.str();
+}
+
 std::string wopt::formatTensorType(DType T, ArrayRef<int64_t> Shape) {
   std::string S;
   raw_string_ostream OS(S);

@@ -263,38 +263,6 @@ static std::string describeKeys(const DictValue &D) {
   return S;
 }
 
-static StringRef kindName(const Value &V) {
-  switch (V.kind()) {
-  case Value::Kind::None:
-    return "None";
-  case Value::Kind::Bool:
-    return "a bool";
-  case Value::Kind::Int:
-  case Value::Kind::BigInt:
-    return "an int";
-  case Value::Kind::Float:
-    return "a float";
-  case Value::Kind::Str:
-    return "a str";
-  case Value::Kind::Bytes:
-    return "bytes";
-  case Value::Kind::List:
-    return "a list";
-  case Value::Kind::Tuple:
-    return "a tuple";
-  case Value::Kind::Set:
-  case Value::Kind::FrozenSet:
-    return "a set";
-  case Value::Kind::Dict:
-    return "a dict";
-  case Value::Kind::Tensor:
-    return "a tensor";
-  case Value::Kind::Opaque:
-    return "an opaque object";
-  }
-  llvm_unreachable("covered switch");
-}
-
 Error Pass::needsStateDict(const Checkpoint &C) const {
   std::string Msg;
   llvm::raw_string_ostream OS(Msg);
@@ -307,7 +275,7 @@ Error Pass::needsStateDict(const Checkpoint &C) const {
     OS << (D->size() ? "the root is a dict with keys " + describeKeys(*D)
                      : std::string("the root is an empty dict"));
   else
-    OS << "the root is " << kindName(*Root);
+    OS << "the root is " << describeKind(*Root);
   return llvm::createStringError(OS.str());
 }
 

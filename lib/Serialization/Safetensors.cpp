@@ -385,38 +385,6 @@ using ViewKey = std::tuple<const Storage *, int64_t, std::vector<int64_t>,
                            std::vector<int64_t>, DType>;
 } // namespace
 
-static StringRef kindName(const Value &V) {
-  switch (V.kind()) {
-  case Value::Kind::None:
-    return "None";
-  case Value::Kind::Bool:
-    return "a bool";
-  case Value::Kind::Int:
-  case Value::Kind::BigInt:
-    return "an int";
-  case Value::Kind::Float:
-    return "a float";
-  case Value::Kind::Str:
-    return "a str";
-  case Value::Kind::Bytes:
-    return "bytes";
-  case Value::Kind::List:
-    return "a list";
-  case Value::Kind::Tuple:
-    return "a tuple";
-  case Value::Kind::Set:
-  case Value::Kind::FrozenSet:
-    return "a set";
-  case Value::Kind::Dict:
-    return "a dict";
-  case Value::Kind::Tensor:
-    return "a tensor";
-  case Value::Kind::Opaque:
-    return "an object";
-  }
-  llvm_unreachable("bad value kind");
-}
-
 /// The root state's string -> string entries (what import kept from
 /// __metadata__). Other states, such as a torch state dict's
 /// {'_metadata': ...} module versions, have no place in safetensors.
@@ -477,7 +445,7 @@ static Expected<ExportPlan> planExport(const Checkpoint &C, StringRef Path) {
     auto *T = dyn_cast<TensorValue>(E.Val.get());
     if (!T)
       return fileError(Path, "state dict entry '" + Name + "' is " +
-                                 kindName(*E.Val) +
+                                 describeKind(*E.Val) +
                                  ", not a tensor; safetensors holds tensors "
                                  "only (hint: drop it or unwrap a sub-dict)");
     if (Error Err = checkTensor(Path, Name, *T))

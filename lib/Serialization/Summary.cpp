@@ -64,42 +64,9 @@ void collect(const Value *V, Stats &S) {
   }
 }
 
-StringRef kindName(const Value &V) {
-  switch (V.kind()) {
-  case Value::Kind::None:
-    return "None";
-  case Value::Kind::Bool:
-    return "bool";
-  case Value::Kind::Int:
-  case Value::Kind::BigInt:
-    return "int";
-  case Value::Kind::Float:
-    return "float";
-  case Value::Kind::Str:
-    return "str";
-  case Value::Kind::Bytes:
-    return "bytes";
-  case Value::Kind::List:
-    return "list";
-  case Value::Kind::Tuple:
-    return "tuple";
-  case Value::Kind::Set:
-    return "set";
-  case Value::Kind::FrozenSet:
-    return "frozenset";
-  case Value::Kind::Dict:
-    return cast<DictValue>(V).isOrdered() ? "OrderedDict" : "dict";
-  case Value::Kind::Tensor:
-    return "tensor";
-  case Value::Kind::Opaque:
-    return "object";
-  }
-  return "?";
-}
-
 /// One line describing a value: "dict, 12 entries, 10 tensors (1.2 MB)".
 void describe(const Value &V, raw_ostream &OS) {
-  OS << kindName(V);
+  OS << pythonTypeName(V);
   if (auto *T = dyn_cast<TensorValue>(&V)) {
     OS << " " << T->typeString();
     return;
@@ -135,7 +102,7 @@ std::string keyLabel(const Value *K) {
     return "'" + S->value() + "'";
   if (auto *I = dyn_cast_or_null<IntValue>(K))
     return std::to_string(I->value());
-  return K ? kindName(*K).str() : "?";
+  return K ? pythonTypeName(*K).str() : "?";
 }
 
 } // namespace

@@ -311,6 +311,13 @@ ValuePtr makeBytes(llvm::StringRef S);
 ValuePtr makeTuple(std::vector<ValuePtr> Elts);
 ValuePtr makeList(std::vector<ValuePtr> Elts);
 
+/// Python's name for the kind of V: "None", "bool", "int", "float", "str",
+/// "bytes", "list", "tuple", "set", "frozenset", "dict", "OrderedDict",
+/// "tensor", "object".
+llvm::StringRef pythonTypeName(const Value &V);
+/// The same with an article, for messages: "a dict", "an int", "None".
+std::string describeKind(const Value &V);
+
 /// "f32[1, 77]", "i64[]"
 std::string formatTensorType(DType T, llvm::ArrayRef<int64_t> Shape);
 /// Row-major strides for Shape.
