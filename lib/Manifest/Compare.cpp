@@ -259,15 +259,19 @@ Comparison wopt::compareWithManifest(const Manifest &M,
 
   // Pruned keys still pair with missing ones: a pruned `blocks.0.3.x` next
   // to a missing `blocks.3.x` is the mistake worth a hint.
-  std::vector<const Finding *> UFs, MFs;
-  for (const Finding &F : Unexpected)
+  std::vector<Finding *> UFs, MFs;
+  for (Finding &F : Unexpected)
     if (F.Allowed != Allowance::AllowedByGlob)
       UFs.push_back(&F);
-  for (const Finding &F : Missing)
+  for (Finding &F : Missing)
     if (F.isError())
       MFs.push_back(&F);
   NearMissCoverage Cov;
   C.Hints = findNearMisses(namesOf(UFs), namesOf(MFs), &Cov);
+  for (size_t I = 0; I < UFs.size(); ++I)
+    UFs[I]->HintIndex = Cov.UnexpectedHint[I];
+  for (size_t I = 0; I < MFs.size(); ++I)
+    MFs[I]->HintIndex = Cov.MissingHint[I];
   addLeftoverHints(UFs, MFs, Cov, C.Hints);
 
   for (auto *List : {&Missing, &Unexpected, &Shapes, &DTypes})
@@ -284,40 +288,58 @@ namespace {
 
 /// Most groups printed per kind; the JSON report lists everything.
 const size_t MaxGroupsShown = 12;
-/// Groups up to this size get one provenance note per key.
-const size_t MaxPerKeyNotes = 3;
+/// Most hints printed; keys explained by a hint past it are listed.
+const size_t MaxHintsShown = 8;
+/// Per-key types are listed for groups up to this size.
+const size_t MaxPerKeyTypes = 4;
 
 std::string plural(size_t N, StringRef One, StringRef Many) {
   return std::to_string(N) + " " + (N == 1 ? One : Many).str();
 }
 
+/// "'blocks.0.0.x' is teacher/backbone.blocks.0.0.x in t.pth (storage 5,
+/// byte 101376), renamed by unwrap, canonicalize-prefix": where to look in
+/// the file, and which passes to suspect; the JSON report has every step.
 std::string originNote(const CheckpointEntry &A) {
-  if (A.Origin.empty())
+  const Provenance &P = A.Origin;
+  if (P.empty())
     return "note: '" + A.Name + "' has no recorded origin";
   std::string S;
   raw_string_ostream OS(S);
-  OS << "note: '" << A.Name << "' comes from ";
-  A.Origin.print(OS);
+  std::string Path = P.KeyPath.empty() ? "<unnamed>" : P.originalPath();
+  OS << "note: '" << A.Name << "' ";
+  if (Path == A.Name)
+    OS << "comes unchanged from " << (P.File.empty() ? "memory" : P.File);
+  else
+    OS << "is " << Path << (P.File.empty() ? "" : " in " + P.File);
+  if (!P.StorageKey.empty() && P.ByteOffset)
+    OS << " (storage " << P.StorageKey << ", byte " << *P.ByteOffset << ")";
+  else if (!P.StorageKey.empty())
+    OS << " (storage " << P.StorageKey << ")";
+  std::vector<StringRef> Renamers;
+  for (const Provenance::Step &Step : P.History)
+    if (!Step.Note.empty())
+      OS << ", " << Step.Note << " by " << Step.Pass;
+    else if (Renamers.empty() || Renamers.back() != Step.Pass)
+      Renamers.push_back(Step.Pass);
+  if (!Renamers.empty())
+    OS << ", renamed by " << join(Renamers, ", ");
   return S;
 }
 
-/// "7 × f32[1]"; per key when the types differ and there are few keys.
+/// "7 × f32[1]"; per key for small groups; for large mixed groups only how
+/// many types there are (the JSON report has each key's).
 std::string typesOf(ArrayRef<std::string> Types) {
   if (Types.size() == 1)
     return Types.front();
   if (all_equal(Types))
     return std::to_string(Types.size()) + " \u00d7 " + Types.front();
-  if (Types.size() <= 8)
+  if (Types.size() <= MaxPerKeyTypes)
     return join(Types, ", ");
-  std::vector<std::string> Order;
-  std::map<std::string, unsigned> Count;
-  for (const std::string &T : Types)
-    if (Count[T]++ == 0)
-      Order.push_back(T);
-  std::string S;
-  for (const std::string &T : Order)
-    S += (S.empty() ? "" : ", ") + std::to_string(Count[T]) + " \u00d7 " + T;
-  return S;
+  std::vector<std::string> Distinct(Types.begin(), Types.end());
+  llvm::sort(Distinct);
+  Distinct.erase(std::unique(Distinct.begin(), Distinct.end()), Distinct.end());
+  return std::to_string(Distinct.size()) + " types; report=FILE has each";
 }
 
 class ReportPrinter {
@@ -326,16 +348,19 @@ public:
   void print();
 
 private:
-  std::vector<const Finding *> errors(Kind K) const {
+  /// Errors of kind K that no printed hint explains: the hint and its
+  /// examples already say all a user needs about those.
+  std::vector<const Finding *> unexplained(Kind K) const {
     std::vector<const Finding *> R;
     for (const Finding &F : C.Findings)
-      if (F.TheKind == K && F.isError())
+      if (F.TheKind == K && F.isError() &&
+          (F.HintIndex < 0 || size_t(F.HintIndex) >= MaxHintsShown))
         R.push_back(&F);
     return R;
   }
-  void printMissing();
-  void printUnexpected();
-  void printGroupOrigins(ArrayRef<const Finding *> Members);
+  void printHints();
+  void printMissingOrUnexpected(Kind K);
+  void printGroupOrigin(ArrayRef<const Finding *> Members);
   void printMismatches(Kind K);
   void printAllowed();
   bool limitReached(size_t Shown, size_t Total, StringRef What,
@@ -370,78 +395,55 @@ bool ReportPrinter::limitReached(size_t Shown, size_t Total, StringRef What,
   return true;
 }
 
-void ReportPrinter::printMissing() {
-  std::vector<const Finding *> Fs = errors(Kind::Missing);
-  std::vector<KeyGroup> Groups = groupKeys(namesOf(Fs));
-  size_t KeysLeft = Fs.size();
-  for (size_t I = 0; I < Groups.size(); ++I) {
-    if (limitReached(I, Groups.size(), "missing keys", KeysLeft))
-      break;
-    std::vector<std::string> Types;
-    for (const Finding *F : membersOf(Groups[I], Fs))
-      Types.push_back(typeOf(*F->Expected));
-    OS << "error: missing " << groupSubject(Groups[I]) << " (" << typesOf(Types)
-       << ")\n";
-    KeysLeft -= Groups[I].Members.size();
+void ReportPrinter::printHints() {
+  for (size_t I = 0; I < C.Hints.size() && I < MaxHintsShown; ++I) {
+    OS << "hint: " << C.Hints[I].Message << "\n";
+    for (const auto &[From, To] : C.Hints[I].Examples)
+      OS << "note: " << From
+         << (To.empty() ? " would be dropped" : " would be " + To) << "\n";
   }
 }
 
-/// Names where each unexpected key came from: per key for small groups,
-/// as one grouped pattern of original names for large ones.
-void ReportPrinter::printGroupOrigins(ArrayRef<const Finding *> Members) {
-  if (Members.size() > MaxPerKeyNotes) {
-    std::vector<std::string> Paths;
-    std::vector<std::string> Passes;
-    const Provenance &First = Members.front()->Actual->Origin;
-    bool Uniform = !First.empty();
-    for (const Finding *F : Members) {
-      const Provenance &P = F->Actual->Origin;
-      Uniform &= !P.empty() && P.File == First.File &&
-                 P.History.size() == First.History.size();
-      Paths.push_back(P.originalPath());
-    }
-    std::vector<KeyGroup> G =
-        Uniform ? groupKeys(Paths) : std::vector<KeyGroup>();
-    if (G.size() == 1) {
-      OS << "note: these come from " << (G[0].Sparse ? "keys in " : "")
-         << G[0].Pattern << " (" << First.File << ")";
-      for (size_t I = 0; I < First.History.size(); ++I)
-        OS << (I ? ", " : "; renamed by ") << First.History[I].Pass;
-      OS << "\n";
-      return;
-    }
+/// One provenance note per group: the first key's origin stands for the
+/// rest, which the JSON report lists one by one.
+void ReportPrinter::printGroupOrigin(ArrayRef<const Finding *> Members) {
+  OS << originNote(*Members.front()->Actual);
+  if (size_t More = Members.size() - 1) {
+    const std::string &File = Members.front()->Actual->Origin.File;
+    bool SameFile = !File.empty() && all_of(Members, [&](const Finding *F) {
+      return F->Actual->Origin.File == File;
+    });
+    OS << " (+" << More << " more" << (SameFile ? " from the same file" : "")
+       << ")";
   }
-  size_t Shown = std::min(Members.size(), MaxPerKeyNotes);
-  for (size_t I = 0; I < Shown; ++I)
-    OS << originNote(*Members[I]->Actual) << "\n";
-  if (Members.size() > Shown)
-    OS << "note: "
-       << plural(Members.size() - Shown, "more origin", "more origins")
-       << " in the JSON report\n";
+  OS << "\n";
 }
 
-void ReportPrinter::printUnexpected() {
-  std::vector<const Finding *> Fs = errors(Kind::Unexpected);
-  std::vector<KeyGroup> Groups = groupKeys(namesOf(Fs));
+void ReportPrinter::printMissingOrUnexpected(Kind K) {
+  bool IsMissing = K == Kind::Missing;
+  std::vector<const Finding *> Fs = unexplained(K);
+  std::vector<KeyGroup> Groups = groupKeysByStem(namesOf(Fs));
+  StringRef What = IsMissing ? "missing" : "unexpected";
   size_t KeysLeft = Fs.size();
   for (size_t I = 0; I < Groups.size(); ++I) {
-    if (limitReached(I, Groups.size(), "unexpected keys", KeysLeft))
+    if (limitReached(I, Groups.size(), What.str() + " keys", KeysLeft))
       break;
     std::vector<const Finding *> Members = membersOf(Groups[I], Fs);
     std::vector<std::string> Types;
     for (const Finding *F : Members)
-      Types.push_back(typeOf(*F->Actual));
-    OS << "error: unexpected " << groupSubject(Groups[I]) << " ("
+      Types.push_back(IsMissing ? typeOf(*F->Expected) : typeOf(*F->Actual));
+    OS << "error: " << What << " " << groupSubject(Groups[I]) << " ("
        << typesOf(Types) << ")\n";
-    printGroupOrigins(Members);
-    KeysLeft -= Groups[I].Members.size();
+    if (!IsMissing)
+      printGroupOrigin(Members);
+    KeysLeft -= Members.size();
   }
 }
 
 /// Shape and dtype mismatches, grouped by key pattern among findings that
 /// have the same expected and actual types.
 void ReportPrinter::printMismatches(Kind K) {
-  std::vector<const Finding *> Fs = errors(K);
+  std::vector<const Finding *> Fs = unexplained(K);
   std::map<std::string, std::vector<const Finding *>> ByTypes;
   std::vector<std::string> Order;
   for (const Finding *F : Fs) {
@@ -516,25 +518,25 @@ void ReportPrinter::printAllowed() {
 }
 
 void ReportPrinter::print() {
-  if (!C.ok()) {
-    printMissing();
-    printUnexpected();
-    printMismatches(Kind::ShapeMismatch);
-    printMismatches(Kind::DTypeMismatch);
-    printAllowed();
-    const size_t MaxHints = 8;
-    for (size_t I = 0; I < C.Hints.size() && I < MaxHints; ++I)
-      OS << "hint: " << C.Hints[I].Message << "\n";
-    OS << "error: checkpoint does not match manifest " << C.ManifestName << ": "
-       << summarizeCounts(C) << "\n";
+  if (C.ok()) {
+    OS << "checkpoint matches manifest " << C.ManifestName << " ("
+       << plural(C.NumManifestEntries, "entry", "entries");
+    std::string Counts = summarizeCounts(C);
+    if (Counts != "no differences")
+      OS << "; " << Counts;
+    OS << ")\n";
     return;
   }
-  OS << "checkpoint matches manifest " << C.ManifestName << " ("
-     << plural(C.NumManifestEntries, "entry", "entries");
-  std::string Counts = summarizeCounts(C);
-  if (Counts != "no differences")
-    OS << "; " << Counts;
-  OS << ")\n";
+  // The verdict first, then the fixes, then what no fix explains: the
+  // first lines are what a user pastes into a bug report.
+  OS << "error: checkpoint does not match manifest " << C.ManifestName << ": "
+     << summarizeCounts(C) << "\n";
+  printHints();
+  printMissingOrUnexpected(Kind::Missing);
+  printMissingOrUnexpected(Kind::Unexpected);
+  printMismatches(Kind::ShapeMismatch);
+  printMismatches(Kind::DTypeMismatch);
+  printAllowed();
 }
 
 } // namespace
@@ -641,6 +643,8 @@ void writeFinding(json::OStream &J, const Finding &F) {
   J.object([&] {
     J.attribute("name", F.Name);
     J.attribute("status", allowanceName(F.Allowed));
+    if (F.HintIndex >= 0)
+      J.attribute("hint", F.HintIndex);
     if (F.TheKind == Kind::Missing) {
       writeExpected(J, *F.Expected);
       return;
@@ -666,7 +670,8 @@ void writeGroups(json::OStream &J, const Comparison &C, Kind K) {
     if (F.TheKind == K && F.isError())
       Names.push_back(F.Name);
   J.arrayBegin();
-  for (const KeyGroup &G : groupKeys(Names))
+  // Every name spelled out: the JSON report is the complete answer.
+  for (const KeyGroup &G : groupKeysByStem(Names, SIZE_MAX))
     J.object([&] {
       J.attribute("pattern", G.Pattern);
       J.attribute("count", int64_t(G.Members.size()));
@@ -723,6 +728,14 @@ void wopt::writeJSONReport(const Comparison &C, raw_ostream &OS) {
           J.attribute("fix", H.Fix);
           J.attribute("keys", H.NumKeys);
           J.attribute("message", H.Message);
+          J.attributeArray("examples", [&] {
+            for (const auto &[From, To] : H.Examples)
+              J.object([&] {
+                J.attribute("unexpected", From);
+                if (!To.empty())
+                  J.attribute("missing", To);
+              });
+          });
         });
     });
   });

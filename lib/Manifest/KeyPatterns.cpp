@@ -95,15 +95,24 @@ KeyGroup makeGroup(ArrayRef<SplitKey> Keys, std::vector<unsigned> Members,
   G.Pattern = join(C, ".");
   G.Members = std::move(Members);
   G.Sparse = Sparse;
+  // The tail is what may differ between merged groups: the names after the
+  // last integer set, or the last name of a key without integers.
+  size_t StemSize =
+      First.IndexPos.empty() ? C.size() - 1 : First.IndexPos.back() + 1;
+  if (StemSize > 0 && StemSize < C.size()) {
+    G.Stem = join(ArrayRef(C).take_front(StemSize), ".");
+    G.Tail = join(ArrayRef(C).drop_front(StemSize), ".");
+  }
   return G;
 }
 
 /// Renders one template's members. A full cartesian product is one pattern;
-/// otherwise split on the first varying index, unless that makes more than
-/// a few patterns, in which case one sparse pattern says it better.
+/// otherwise split on the first varying index when that gives two full
+/// patterns (Swin stages of two depths). More pieces, as DINOv2's chunked
+/// `blocks.<c>.<g>` gives, read better as one sparse pattern with a count.
 void renderMembers(ArrayRef<SplitKey> Keys, std::vector<unsigned> Members,
                    std::vector<KeyGroup> &Out) {
-  const unsigned MaxSplit = 4;
+  const unsigned MaxSplit = 2;
   unsigned NumPos = Keys[Members.front()].Values.size();
   uint64_t Combinations = 1;
   int FirstVarying = -1;
@@ -185,6 +194,38 @@ std::vector<KeyGroup> wopt::groupKeys(ArrayRef<std::string> Keys) {
   return Out;
 }
 
+std::vector<KeyGroup> wopt::groupKeysByStem(ArrayRef<std::string> Keys,
+                                            size_t MaxNames) {
+  std::vector<KeyGroup> Out;
+  StringMap<unsigned> MergedInto;
+  std::vector<std::vector<std::string>> Tails;
+  for (KeyGroup &G : groupKeys(Keys)) {
+    auto [It, New] = MergedInto.try_emplace(
+        G.Stem.empty() ? "" : G.Stem + (G.Sparse ? "\x01s" : "\x01"),
+        Out.size());
+    if (New || G.Stem.empty()) {
+      Tails.push_back({G.Tail});
+      Out.push_back(std::move(G));
+      continue;
+    }
+    KeyGroup &M = Out[It->second];
+    append_range(M.Members, G.Members);
+    Tails[It->second].push_back(G.Tail);
+  }
+  for (size_t I = 0; I < Out.size(); ++I) {
+    ArrayRef<std::string> T = Tails[I];
+    if (T.size() < 2)
+      continue;
+    std::string Names = join(T.take_front(MaxNames), ",");
+    if (T.size() > MaxNames)
+      Names += ",+" + std::to_string(T.size() - MaxNames) + " more";
+    Out[I].Pattern = Out[I].Stem + ".{" + Names + "}";
+    Out[I].Tail.clear();
+    llvm::sort(Out[I].Members);
+  }
+  return Out;
+}
+
 //===----------------------------------------------------------------------===//
 // Near misses
 //===----------------------------------------------------------------------===//
@@ -233,7 +274,7 @@ std::string escapeRegex(StringRef S) {
 class NearMissFinder {
 public:
   NearMissFinder(ArrayRef<std::string> U, ArrayRef<std::string> M)
-      : U(U), M(M), Explained(U.size(), false),
+      : U(U), M(M), UTag(U.size()), MTag(M.size()), Explained(U.size(), false),
         MissingExplained(M.size(), false) {
     for (unsigned I = 0; I < M.size(); ++I)
       MIndex.try_emplace(M[I], I);
@@ -249,25 +290,48 @@ public:
     downsampleAndHead();
     prefixes();
     renamedComponent();
-    llvm::stable_sort(Hints, [](const Hint &A, const Hint &B) {
-      return A.NumKeys > B.NumKeys;
-    });
-    return std::move(Hints);
+    return sortedHints();
+  }
+
+  /// Per key, the index of the hint (as run() returns them) naming its fix.
+  std::vector<int> hintIndices(ArrayRef<std::string> Tags) const {
+    std::vector<int> R(Tags.size(), -1);
+    for (size_t I = 0; I < Tags.size(); ++I)
+      if (!Tags[I].empty())
+        R[I] = FinalIndex.lookup(Tags[I]) - 1;
+    return R;
   }
 
 private:
-  void add(StringRef Kind, StringRef Fix, unsigned N, const Twine &Msg) {
-    Hints.push_back({Kind.str(), Fix.str(), Msg.str(), N});
+  /// Tag ties the hint to the keys explain() marked with it.
+  void add(StringRef Kind, StringRef Fix, unsigned N, const Twine &Msg,
+           const std::string &Tag) {
+    Hints.push_back({Kind.str(), Fix.str(), Msg.str(), N, examples(Tag)});
+    HintTags.push_back(Tag);
   }
 
-  bool isMissing(ArrayRef<StringRef> C) {
-    // Every caller counts a true answer as a match, so mark it here.
+  std::optional<unsigned> findMissing(ArrayRef<StringRef> C) const {
     auto It = MIndex.find(joinComponents(C));
     if (It == MIndex.end())
-      return false;
-    MissingExplained[It->second] = true;
-    return true;
+      return std::nullopt;
+    return It->second;
   }
+
+  /// Unexpected key I would be missing key J (none for a derived buffer)
+  /// under the fix that Tag stands for.
+  void explain(unsigned I, std::optional<unsigned> J, const std::string &Tag) {
+    Explained[I] = true;
+    UTag[I] = Tag;
+    if (J) {
+      MissingExplained[*J] = true;
+      MTag[*J] = Tag;
+    }
+    PairsOf[Tag].push_back({I, J ? int(*J) : -1});
+  }
+
+  std::vector<std::pair<std::string, std::string>>
+  examples(const std::string &Tag) const;
+  std::vector<Hint> sortedHints();
 
   void derivedBuffers();
   void chunks();
@@ -278,13 +342,62 @@ private:
   ArrayRef<std::string> U, M;
   StringMap<unsigned> MIndex, UIndex;
   std::vector<SmallVector<StringRef, 8>> UComps;
+  /// Which fix explains each key ("" for none), and the pairs per fix.
+  std::vector<std::string> UTag, MTag;
+  std::map<std::string, std::vector<std::pair<unsigned, int>>> PairsOf;
+  std::vector<std::string> HintTags;
+  /// Tag -> 1 + index of its hint after sorting.
+  StringMap<int> FinalIndex;
 
 public:
   std::vector<bool> Explained, MissingExplained;
+  std::vector<std::string> unexpectedTags() const { return UTag; }
+  std::vector<std::string> missingTags() const { return MTag; }
 
 private:
   std::vector<Hint> Hints;
 };
+
+/// The first pair, then the last one of the same key shape, so the two
+/// show how the integers move (`blocks.3.7.x` -> `blocks.7.x`), not just
+/// the trivial first case twice.
+std::vector<std::pair<std::string, std::string>>
+NearMissFinder::examples(const std::string &Tag) const {
+  auto It = PairsOf.find(Tag);
+  if (It == PairsOf.end())
+    return {};
+  ArrayRef<std::pair<unsigned, int>> P = It->second;
+  auto Spell = [&](std::pair<unsigned, int> X) {
+    return std::make_pair(U[X.first],
+                          X.second < 0 ? std::string() : M[X.second]);
+  };
+  std::vector<std::pair<std::string, std::string>> R = {Spell(P.front())};
+  std::string Shape = templateOf(splitKey(U[P.front().first]));
+  size_t Second = P.size();
+  while (Second > 1 && templateOf(splitKey(U[P[Second - 1].first])) != Shape)
+    --Second;
+  if (Second > 1)
+    R.push_back(Spell(P[Second - 1]));
+  else if (P.size() > 1)
+    R.push_back(Spell(P[1]));
+  return R;
+}
+
+/// Most keys explained first; ties keep the order the checks ran in.
+std::vector<Hint> NearMissFinder::sortedHints() {
+  std::vector<unsigned> Order(Hints.size());
+  for (unsigned I = 0; I < Order.size(); ++I)
+    Order[I] = I;
+  llvm::stable_sort(Order, [&](unsigned A, unsigned B) {
+    return Hints[A].NumKeys > Hints[B].NumKeys;
+  });
+  std::vector<Hint> Sorted;
+  for (unsigned I : Order) {
+    FinalIndex.try_emplace(HintTags[I], Sorted.size() + 1);
+    Sorted.push_back(std::move(Hints[I]));
+  }
+  return Sorted;
+}
 
 /// Buffers models rebuild in __init__; a checkpoint holding them is stale,
 /// never wrong, so drop-dynamic-buffers is always the fix.
@@ -300,7 +413,7 @@ void NearMissFinder::derivedBuffers() {
         Last != "relative_position_index" && Last != "attn_mask" && !Rotary)
       continue;
     Names.add(Last.str());
-    Explained[I] = true;
+    explain(I, std::nullopt, "buffers");
     ++N;
   }
   if (!N)
@@ -310,7 +423,8 @@ void NearMissFinder::derivedBuffers() {
               : plural(N, "",
                        "unexpected keys are buffers the model "
                        "recomputes (")) +
-          join(Names.Order, ", ") + "); add drop-dynamic-buffers");
+          join(Names.Order, ", ") + "); add drop-dynamic-buffers",
+      "buffers");
 }
 
 /// DINOv2 BlockChunk: `blocks.<c>.<g>.x` where the target has `blocks.<g>.x`.
@@ -324,10 +438,11 @@ void NearMissFinder::chunks() {
         continue;
       SmallVector<StringRef, 8> Flat(C.begin(), C.end());
       Flat.erase(Flat.begin() + P);
-      if (!isMissing(Flat))
+      std::optional<unsigned> J = findMissing(Flat);
+      if (!J)
         continue;
       Prefixes.add(joinComponents(C.take_front(P)));
-      Explained[I] = true;
+      explain(I, J, "chunks");
       ++N;
       break;
     }
@@ -339,7 +454,8 @@ void NearMissFinder::chunks() {
   add("flatten-chunks", "flatten-chunks", N,
       plural(N, "unexpected key looks", "unexpected keys look") +
           " like chunked blocks (" + Pre + Dot + "<c>.<g>.* where the " +
-          "manifest has " + Pre + Dot + "<g>.*); add flatten-chunks");
+          "manifest has " + Pre + Dot + "<g>.*); add flatten-chunks",
+      "chunks");
 }
 
 /// Swin: old checkpoints keep `layers.<i>.downsample` at the end of stage i
@@ -358,26 +474,31 @@ void NearMissFinder::downsampleAndHead() {
         std::string Next = std::to_string(Idx + 1);
         std::string Prev = std::to_string(Idx ? Idx - 1 : 0);
         K[P] = Next;
-        if (isMissing(K)) {
-          ++ToTimm, Explained[I] = true;
-        } else if (Idx > 0 && (K[P] = Prev, isMissing(K))) {
-          ++ToOriginal, Explained[I] = true;
+        std::optional<unsigned> J = findMissing(K);
+        bool Up = J.has_value();
+        if (!J && Idx > 0) {
+          K[P] = Prev;
+          J = findMissing(K);
         }
-        if (Explained[I] && P > 0)
+        if (!J)
+          break;
+        ++(Up ? ToTimm : ToOriginal);
+        explain(I, J, Up ? "to-timm" : "to-original");
+        if (P > 0)
           Stage = C[P - 1].str();
         break;
       }
       if (C[P] != "head")
         continue;
       SmallVector<StringRef, 8> K(C.begin(), C.end());
-      if (C[P + 1] == "fc") {
-        K.erase(K.begin() + P + 1);
-        if (isMissing(K))
-          ++FcToHead, Explained[I] = true;
-      } else {
+      bool ToFc = C[P + 1] != "fc";
+      if (ToFc)
         K.insert(K.begin() + P + 1, "fc");
-        if (isMissing(K))
-          ++HeadToFc, Explained[I] = true;
+      else
+        K.erase(K.begin() + P + 1);
+      if (std::optional<unsigned> J = findMissing(K)) {
+        ++(ToFc ? HeadToFc : FcToHead);
+        explain(I, J, ToFc ? "to-timm" : "to-original");
       }
       HeadFirst = P == 0;
       break;
@@ -403,7 +524,8 @@ void NearMissFinder::downsampleAndHead() {
                                  : "head.fc.* for head.*") +
                            ")"
                      : std::string()) +
-            "; add " + Fix);
+            "; add " + Fix,
+        Timm ? "to-timm" : "to-original");
     return;
   }
   if (HeadToFc)
@@ -411,13 +533,15 @@ void NearMissFinder::downsampleAndHead() {
         plural(HeadToFc, "unexpected key", "unexpected keys") +
             " head.* match missing head.fc.*; add reshape-downsample{to=timm} "
             "or rename{rule=" +
-            Head + "\\.(.*)=>" + HeadTo + ".fc." + Rest + "}");
+            Head + "\\.(.*)=>" + HeadTo + ".fc." + Rest + "}",
+        "to-timm");
   if (FcToHead)
     add("head-fc", "reshape-downsample{to=original}", FcToHead,
         plural(FcToHead, "unexpected key", "unexpected keys") +
             " head.fc.* match missing head.*; add "
             "reshape-downsample{to=original} or rename{rule=" +
-            Head + "\\.fc\\.(.*)=>" + HeadTo + "." + Rest + "}");
+            Head + "\\.fc\\.(.*)=>" + HeadTo + "." + Rest + "}",
+        "to-original");
 }
 
 /// Splits an extra prefix into wrappers to strip and a part to keep
@@ -445,26 +569,25 @@ std::string prefixFix(StringRef Prefix, bool OthersOutside) {
 void NearMissFinder::prefixes() {
   const size_t MaxPrefix = 4;
   Tally Strip;
-  std::vector<std::string> PrefixOf(U.size());
   for (size_t I = 0; I < U.size(); ++I) {
     if (Explained[I])
       continue;
     ArrayRef<StringRef> C = UComps[I];
     for (size_t P = 1; P < C.size() && P <= MaxPrefix; ++P) {
       std::string Pre = joinComponents(C.take_front(P)) + ".";
-      if (!isMissing(C.drop_front(P))) {
+      std::optional<unsigned> J = findMissing(C.drop_front(P));
+      if (!J) {
         // torch.compile may wrap a submodule: `encoder._orig_mod.x`.
         if (C[P] != "_orig_mod")
           continue;
         SmallVector<StringRef, 8> K(C.begin(), C.end());
         K.erase(K.begin() + P);
-        if (!isMissing(K))
+        if (!(J = findMissing(K)))
           continue;
         Pre = "_orig_mod.";
       }
       Strip.add(Pre);
-      PrefixOf[I] = Pre;
-      Explained[I] = true;
+      explain(I, J, "strip:" + Pre);
       break;
     }
   }
@@ -478,7 +601,8 @@ void NearMissFinder::prefixes() {
         plural(N, "unexpected key is a missing key",
                "unexpected keys are "
                "missing keys") +
-            " with the extra prefix '" + Pre + "'; add " + Fix);
+            " with the extra prefix '" + Pre + "'; add " + Fix,
+        "strip:" + Pre);
   }
 
   Tally Add;
@@ -488,8 +612,9 @@ void NearMissFinder::prefixes() {
       auto It = UIndex.find(joinComponents(ArrayRef(C).drop_front(P)));
       if (It == UIndex.end() || Explained[It->second])
         continue;
-      Add.add(joinComponents(ArrayRef(C).take_front(P)) + ".");
-      Explained[It->second] = MissingExplained[J] = true;
+      std::string Pre = joinComponents(ArrayRef(C).take_front(P)) + ".";
+      Add.add(Pre);
+      explain(It->second, J, "add:" + Pre);
       break;
     }
   }
@@ -500,7 +625,8 @@ void NearMissFinder::prefixes() {
         plural(N, "missing key is an unexpected key",
                "missing keys are "
                "unexpected keys") +
-            " with the prefix '" + Pre + "'; add " + Fix);
+            " with the prefix '" + Pre + "'; add " + Fix,
+        "add:" + Pre);
   }
 }
 
@@ -521,7 +647,6 @@ void NearMissFinder::renamedComponent() {
     }
   }
   Tally Pairs;
-  std::map<std::string, std::string> Example;
   for (size_t I = 0; I < U.size(); ++I) {
     if (Explained[I])
       continue;
@@ -539,8 +664,7 @@ void NearMissFinder::renamedComponent() {
       std::string Pos = P == 0 ? "^" : (P + 1 == C.size() ? "$" : "");
       std::string PairKey = Pos + "\x01" + Orig.str() + "\x01" + To.str();
       Pairs.add(PairKey);
-      Example.try_emplace(PairKey, U[I] + " -> " + M[It->second.first]);
-      Explained[I] = MissingExplained[It->second.first] = true;
+      explain(I, It->second.first, "rename:" + PairKey);
       break;
     }
   }
@@ -563,8 +687,9 @@ void NearMissFinder::renamedComponent() {
     add("rename", "rename{rule=" + Rule + "}", N,
         plural(N, "unexpected key matches a missing key",
                "unexpected keys match missing keys") +
-            " with '" + From + "' renamed to '" + To + "' (" +
-            Example[Ranked[R]] + "); add rename{rule=" + Rule + "}");
+            " with '" + From + "' renamed to '" + To +
+            "'; add rename{rule=" + Rule + "}",
+        "rename:" + Ranked[R]);
   }
 }
 
@@ -578,6 +703,8 @@ std::vector<Hint> wopt::findNearMisses(ArrayRef<std::string> Unexpected,
   if (Coverage) {
     Coverage->Unexpected = std::move(F.Explained);
     Coverage->Missing = std::move(F.MissingExplained);
+    Coverage->UnexpectedHint = F.hintIndices(F.unexpectedTags());
+    Coverage->MissingHint = F.hintIndices(F.missingTags());
   }
   return Hints;
 }

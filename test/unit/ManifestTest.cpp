@@ -140,22 +140,65 @@ TEST(KeyGrouping, CartesianAndSparse) {
                      ".gamma");
   EXPECT_EQ(patterns(Full),
             (std::vector<std::string>{"stages.{0,1}.{0..2}.gamma"}));
-  // DINOv2 chunks: 12 blocks in 4 chunks of 3, global inner index.
+  // DINOv2 chunks: 12 blocks in 4 chunks of 3, global inner index. Four
+  // lines per name would bury the report: one sparse pattern.
   for (int G = 0; G < 12; ++G)
     Chunked.push_back("blocks." + std::to_string(G / 3) + "." +
                       std::to_string(G) + ".norm1.weight");
   EXPECT_EQ(patterns(Chunked),
-            (std::vector<std::string>{"blocks.0.{0..2}.norm1.weight",
-                                      "blocks.1.{3..5}.norm1.weight",
-                                      "blocks.2.{6..8}.norm1.weight",
-                                      "blocks.3.{9..11}.norm1.weight"}));
-  // 24 in 6 chunks is too many lines: one sparse pattern.
-  Chunked.clear();
-  for (int G = 0; G < 24; ++G)
-    Chunked.push_back("blocks." + std::to_string(G / 4) + "." +
-                      std::to_string(G) + ".x");
-  EXPECT_EQ(patterns(Chunked),
-            (std::vector<std::string>{"blocks.{0..5}.{0..23}.x (sparse)"}));
+            (std::vector<std::string>{
+                "blocks.{0..3}.{0..11}.norm1.weight (sparse)"}));
+  // Two full grids (stages of two depths) stay precise.
+  std::vector<std::string> Stages;
+  for (int B = 0; B < 2; ++B)
+    Stages.push_back("layers.0.blocks." + std::to_string(B) + ".x");
+  for (int B = 0; B < 6; ++B)
+    Stages.push_back("layers.1.blocks." + std::to_string(B) + ".x");
+  EXPECT_EQ(patterns(Stages),
+            (std::vector<std::string>{"layers.0.blocks.{0,1}.x",
+                                      "layers.1.blocks.{0..5}.x"}));
+}
+
+std::vector<std::string> stemPatterns(ArrayRef<std::string> Keys,
+                                      size_t MaxNames) {
+  std::vector<std::string> P;
+  for (const KeyGroup &G : groupKeysByStem(Keys, MaxNames))
+    P.push_back(std::to_string(G.Members.size()) + " " + G.Pattern +
+                (G.Sparse ? " (sparse)" : ""));
+  return P;
+}
+
+TEST(KeyGrouping, MergesNamesAfterTheLastIndex) {
+  std::vector<std::string> Keys;
+  const char *Names[] = {"norm1.weight", "norm1.bias", "attn.qkv.weight",
+                         "attn.qkv.bias", "mlp.fc1.weight"};
+  for (int B = 0; B < 8; ++B)
+    for (const char *N : Names)
+      Keys.push_back("blocks." + std::to_string(B) + "." + N);
+  Keys.push_back("pooler.dense.weight");
+  Keys.push_back("pooler.dense.bias");
+  Keys.push_back("cls_token");
+  Keys.push_back("pos_embed");
+  EXPECT_EQ(stemPatterns(Keys, 3),
+            (std::vector<std::string>{
+                "40 blocks.{0..7}.{norm1.weight,norm1.bias,attn.qkv.weight,"
+                "+2 more}",
+                "2 pooler.dense.{weight,bias}", "1 cls_token", "1 pos_embed"}));
+  // Members stay in input order, so types line up with the keys.
+  std::vector<KeyGroup> G = groupKeysByStem(Keys, 3);
+  EXPECT_TRUE(is_sorted(G[0].Members));
+  EXPECT_EQ(G[0].Members.size(), 40u);
+
+  // Chunked blocks: every name of a sparse pattern merges too.
+  Keys.clear();
+  for (int G = 0; G < 8; ++G)
+    for (const char *N : Names)
+      Keys.push_back("blocks." + std::to_string(G / 2) + "." +
+                     std::to_string(G) + "." + N);
+  EXPECT_EQ(stemPatterns(Keys, 10),
+            (std::vector<std::string>{
+                "40 blocks.{0..3}.{0..7}.{norm1.weight,norm1.bias,"
+                "attn.qkv.weight,attn.qkv.bias,mlp.fc1.weight} (sparse)"}));
 }
 
 TEST(KeyGrouping, LeadingZerosAreNames) {
@@ -185,6 +228,26 @@ TEST(NearMiss, Chunks) {
   EXPECT_EQ(H[0].Message,
             "12 unexpected keys look like chunked blocks (blocks.<c>.<g>.* "
             "where the manifest has blocks.<g>.*); add flatten-chunks");
+  // The second example shows the chunk index going away, not chunk 0 again.
+  using Pair = std::pair<std::string, std::string>;
+  EXPECT_EQ(H[0].Examples,
+            (std::vector<Pair>{
+                {"blocks.0.0.norm1.weight", "blocks.0.norm1.weight"},
+                {"blocks.3.11.norm1.weight", "blocks.11.norm1.weight"}}));
+}
+
+TEST(NearMiss, CoverageNamesTheHint) {
+  NearMissCoverage Cov;
+  std::vector<Hint> H =
+      findNearMisses({"module.a.w", "module.b.w", "x.position_ids", "lost.x.y"},
+                     {"a.w", "b.w", "gone"}, &Cov);
+  ASSERT_EQ(H.size(), 2u);
+  EXPECT_EQ(H[0].Kind, "strip-prefix");
+  EXPECT_EQ(H[1].Kind, "drop-dynamic-buffers");
+  EXPECT_EQ(Cov.UnexpectedHint, (std::vector<int>{0, 0, 1, -1}));
+  EXPECT_EQ(Cov.MissingHint, (std::vector<int>{0, 0, -1}));
+  using Pair = std::pair<std::string, std::string>;
+  EXPECT_EQ(H[1].Examples, (std::vector<Pair>{{"x.position_ids", ""}}));
 }
 
 TEST(NearMiss, Prefixes) {
@@ -300,15 +363,42 @@ TEST(Compare, ReportGroupsAndEndsWithSummary) {
   std::string S;
   raw_string_ostream OS(S);
   printReport(C, OS);
-  EXPECT_EQ(S, "error: missing 7 keys cls.{0..6}.log_scale (7 \u00d7 f32[1])\n"
-               "error: shape mismatch for key gamma: manifest has f32[96], "
-               "checkpoint has f32[1, 1, 1, 96]\n"
-               "note: both have 96 elements; a reshape would fit\n"
+  EXPECT_EQ(S, "error: checkpoint does not match manifest m.json: 7 missing, "
+               "1 shape mismatch\n"
                "hint: 7 missing keys match nothing in the checkpoint; if the "
                "model initialises them itself, add "
                "allow-missing=cls.*.log_scale\n"
-               "error: checkpoint does not match manifest m.json: 7 missing, "
-               "1 shape mismatch\n");
+               "error: missing 7 keys cls.{0..6}.log_scale (7 \u00d7 f32[1])\n"
+               "error: shape mismatch for key gamma: manifest has f32[96], "
+               "checkpoint has f32[1, 1, 1, 96]\n"
+               "note: both have 96 elements; a reshape would fit\n");
+}
+
+TEST(Compare, KeysAHintExplainsAreNotListed) {
+  Manifest M;
+  std::vector<CheckpointEntry> E;
+  for (int G = 0; G < 4; ++G) {
+    M.Entries.push_back(
+        {"blocks." + std::to_string(G) + ".w", DType::Float32, {4}, false});
+    E.push_back(entry("blocks." + std::to_string(G / 2) + "." +
+                          std::to_string(G) + ".w",
+                      DType::Float32, {4}));
+  }
+  CompareOptions Opts;
+  Opts.ManifestName = "m.json";
+  Comparison C = compareWithManifest(M, E, Opts);
+  for (const Finding &F : C.Findings)
+    EXPECT_EQ(F.HintIndex, 0) << F.Name;
+  std::string S;
+  raw_string_ostream OS(S);
+  printReport(C, OS);
+  EXPECT_EQ(S, "error: checkpoint does not match manifest m.json: 4 missing, "
+               "4 unexpected\n"
+               "hint: 4 unexpected keys look like chunked blocks "
+               "(blocks.<c>.<g>.* where the manifest has blocks.<g>.*); add "
+               "flatten-chunks\n"
+               "note: blocks.0.0.w would be blocks.0.w\n"
+               "note: blocks.1.3.w would be blocks.3.w\n");
 }
 
 } // namespace

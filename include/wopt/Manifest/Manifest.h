@@ -77,11 +77,22 @@ struct KeyGroup {
   /// The pattern's integer sets span more combinations than there are
   /// members (`blocks.{0..3}.{0..11}.x` for 12 keys): reported as "in".
   bool Sparse = false;
+  /// The pattern up to its last integer set (without integers: all but the
+  /// last component), and the rest. Empty Stem: the pattern cannot merge.
+  std::string Stem, Tail;
 };
 
 /// Groups Keys by their non-integer components; groups appear in the order
-/// of their first member. O(n log n).
+/// of their first member. Integer sets that do not form a full grid become
+/// one sparse pattern unless they split into two full ones. O(n log n).
 std::vector<KeyGroup> groupKeys(llvm::ArrayRef<std::string> Keys);
+
+/// groupKeys, then merges groups with the same Stem (and sparseness) that
+/// differ only in their Tail: `blocks.{0..7}.{norm1.weight,norm1.bias}`.
+/// At most MaxNames tails are spelled out, then `+N more`; Members are in
+/// input order.
+std::vector<KeyGroup> groupKeysByStem(llvm::ArrayRef<std::string> Keys,
+                                      size_t MaxNames = 3);
 
 /// `{0..6}`, `{0,2,5}`, `{0..3,7}`; the bare number for one value.
 std::string formatIntegerSet(llvm::ArrayRef<uint64_t> SortedUnique);
@@ -93,11 +104,17 @@ struct Hint {
   std::string Fix;      ///< pipeline text that repairs it
   std::string Message;  ///< the full `hint:` line without the prefix
   unsigned NumKeys = 0; ///< unexpected keys it explains
+  /// Up to two (unexpected key, missing key it would become) pairs; the
+  /// second is empty when there is no counterpart (derived buffers).
+  std::vector<std::pair<std::string, std::string>> Examples;
 };
 
 /// Which keys the hints of findNearMisses account for, by input index.
 struct NearMissCoverage {
   std::vector<bool> Unexpected, Missing;
+  /// The index of the returned hint that names the fix, -1 for none (a key
+  /// can be explained without a hint, e.g. past the rename hints shown).
+  std::vector<int> UnexpectedHint, MissingHint;
 };
 
 /// Near misses between Unexpected and Missing keys (chunk index, prefix,
@@ -150,6 +167,9 @@ struct Finding {
   std::optional<ManifestEntry> Expected;
   /// The checkpoint's view (Unexpected and mismatches).
   std::optional<CheckpointEntry> Actual;
+  /// Index into Comparison::Hints of the near-miss hint that explains it
+  /// (Missing and Unexpected only), -1 for none.
+  int HintIndex = -1;
 
   bool isError() const { return Allowed == Allowance::None; }
 };
@@ -172,8 +192,9 @@ Comparison compareWithManifest(const Manifest &M,
                                llvm::ArrayRef<CheckpointEntry> Entries,
                                const CompareOptions &Opts);
 
-/// The human report: `error:` lines per group with `note:`/`hint:` lines,
-/// ending with the summary line. Prints only the summary when ok().
+/// The human report: the verdict line first, then each hint with example
+/// notes, then the findings no hint explains, grouped (`error:` lines with
+/// `note:` lines). Prints only the summary when ok().
 void printReport(const Comparison &C, llvm::raw_ostream &OS);
 /// The same findings as JSON (docs/Formats.md, "Verification report").
 void writeJSONReport(const Comparison &C, llvm::raw_ostream &OS);
