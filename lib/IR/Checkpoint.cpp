@@ -18,41 +18,18 @@ DictValue *Checkpoint::stateDict() const {
   return HasTensor ? D : nullptr;
 }
 
-static void walk(Value *V, function_ref<void(TensorValue &)> F);
-
-static void walkEntries(const std::vector<DictEntry> &Entries,
-                        function_ref<void(TensorValue &)> F) {
-  for (const DictEntry &E : Entries) {
-    walk(E.Key.get(), F);
-    walk(E.Val.get(), F);
-  }
-}
-
 /// Depth-first in file order; tensors hidden in opaque objects count too,
 /// because exporters must write their storages.
-static void walk(Value *V, function_ref<void(TensorValue &)> F) {
-  if (!V)
-    return;
-  if (auto *T = dyn_cast<TensorValue>(V)) {
-    F(*T);
-  } else if (auto *S = dyn_cast<SequenceValue>(V)) {
-    for (const ValuePtr &E : S->elements())
-      walk(E.get(), F);
-  } else if (auto *D = dyn_cast<DictValue>(V)) {
-    walkEntries(D->entries(), F);
-    walk(D->state().get(), F);
-  } else if (auto *O = dyn_cast<OpaqueValue>(V)) {
-    walk(O->Args.get(), F);
-    walk(O->Kwargs.get(), F);
-    walk(O->State.get(), F);
-    for (const ValuePtr &E : O->ListItems)
-      walk(E.get(), F);
-    walkEntries(O->DictItems, F);
-  }
+static void walk(const Value &V, function_ref<void(TensorValue &)> F) {
+  // The IR's nodes are never const objects; the walk only hands them out.
+  if (auto *T = dyn_cast<TensorValue>(&V))
+    F(const_cast<TensorValue &>(*T));
+  forEachChild(V, [&](const Value &C) { walk(C, F); });
 }
 
 void Checkpoint::forEachTensor(function_ref<void(TensorValue &)> F) const {
-  walk(Root.get(), F);
+  if (Root)
+    walk(*Root, F);
 }
 
 std::vector<StorageRef> Checkpoint::storages() const {

@@ -78,32 +78,10 @@ unsigned wopt::eraseIf(DictValue &D,
   return Before - Entries.size();
 }
 
-static uint64_t entriesBytes(const std::vector<DictEntry> &Entries) {
-  uint64_t N = 0;
-  for (const DictEntry &E : Entries)
-    N += tensorBytes(*E.Val);
-  return N;
-}
-
 uint64_t wopt::tensorBytes(const Value &V) {
   if (auto *T = dyn_cast<TensorValue>(&V))
     return T->numel().value_or(0) * dtypeSize(T->dtype());
-  if (auto *S = dyn_cast<SequenceValue>(&V)) {
-    uint64_t N = 0;
-    for (const ValuePtr &E : S->elements())
-      N += tensorBytes(*E);
-    return N;
-  }
-  if (auto *D = dyn_cast<DictValue>(&V))
-    return entriesBytes(D->entries());
-  if (auto *O = dyn_cast<OpaqueValue>(&V)) {
-    uint64_t N = entriesBytes(O->DictItems);
-    for (const ValuePtr *P : {&O->Args, &O->Kwargs, &O->State})
-      if (*P)
-        N += tensorBytes(**P);
-    for (const ValuePtr &E : O->ListItems)
-      N += tensorBytes(*E);
-    return N;
-  }
-  return 0;
+  uint64_t N = 0;
+  forEachChild(V, [&](const Value &C) { N += tensorBytes(C); });
+  return N;
 }

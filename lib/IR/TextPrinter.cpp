@@ -299,38 +299,6 @@ static void printData(raw_ostream &OS, ArrayRef<uint8_t> Bytes, DType T) {
 
 namespace {
 
-/// Calls F on every direct child value of V, in print order.
-void forEachChild(const Value &V, function_ref<void(const Value &)> F) {
-  auto Visit = [&](const ValuePtr &P) {
-    if (P)
-      F(*P);
-  };
-  auto VisitEntries = [&](const std::vector<DictEntry> &Entries) {
-    for (const DictEntry &E : Entries) {
-      Visit(E.Key);
-      Visit(E.Val);
-    }
-  };
-  if (auto *S = dyn_cast<SequenceValue>(&V)) {
-    for (const ValuePtr &E : S->elements())
-      Visit(E);
-  } else if (auto *D = dyn_cast<DictValue>(&V)) {
-    VisitEntries(D->entries());
-    Visit(D->state());
-  } else if (auto *T = dyn_cast<TensorValue>(&V)) {
-    Visit(T->BackwardHooks);
-    Visit(T->Metadata);
-    Visit(T->ParamState);
-  } else if (auto *O = dyn_cast<OpaqueValue>(&V)) {
-    Visit(O->Args);
-    Visit(O->Kwargs);
-    Visit(O->State);
-    for (const ValuePtr &E : O->ListItems)
-      Visit(E);
-    VisitEntries(O->DictItems);
-  }
-}
-
 void forEachTensorIn(const Value &V,
                      function_ref<void(const TensorValue &)> F) {
   if (auto *T = dyn_cast<TensorValue>(&V))

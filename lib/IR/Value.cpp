@@ -48,30 +48,40 @@ void Provenance::print(raw_ostream &OS) const {
 
 Value::~Value() = default;
 
-static uint64_t countEntries(const std::vector<DictEntry> &Entries) {
-  uint64_t N = 0;
-  for (const DictEntry &E : Entries)
-    N += E.Key->countNodes() + E.Val->countNodes();
-  return N;
-}
-
-static uint64_t countOptional(const ValuePtr &V) {
-  return V ? V->countNodes() : 0;
+void wopt::forEachChild(const Value &V, function_ref<void(const Value &)> F) {
+  auto Visit = [&](const ValuePtr &P) {
+    if (P)
+      F(*P);
+  };
+  auto VisitEntries = [&](const std::vector<DictEntry> &Entries) {
+    for (const DictEntry &E : Entries) {
+      Visit(E.Key);
+      Visit(E.Val);
+    }
+  };
+  if (auto *S = dyn_cast<SequenceValue>(&V)) {
+    for (const ValuePtr &E : S->elements())
+      Visit(E);
+  } else if (auto *D = dyn_cast<DictValue>(&V)) {
+    VisitEntries(D->entries());
+    Visit(D->state());
+  } else if (auto *T = dyn_cast<TensorValue>(&V)) {
+    Visit(T->BackwardHooks);
+    Visit(T->Metadata);
+    Visit(T->ParamState);
+  } else if (auto *O = dyn_cast<OpaqueValue>(&V)) {
+    Visit(O->Args);
+    Visit(O->Kwargs);
+    Visit(O->State);
+    for (const ValuePtr &E : O->ListItems)
+      Visit(E);
+    VisitEntries(O->DictItems);
+  }
 }
 
 uint64_t Value::countNodes() const {
   uint64_t N = 1;
-  if (auto *S = dyn_cast<SequenceValue>(this)) {
-    for (const ValuePtr &E : S->elements())
-      N += E->countNodes();
-  } else if (auto *D = dyn_cast<DictValue>(this)) {
-    N += countEntries(D->entries()) + countOptional(D->state());
-  } else if (auto *O = dyn_cast<OpaqueValue>(this)) {
-    N += countOptional(O->Args) + countOptional(O->Kwargs) +
-         countOptional(O->State) + countEntries(O->DictItems);
-    for (const ValuePtr &E : O->ListItems)
-      N += E->countNodes();
-  }
+  forEachChild(*this, [&](const Value &C) { N += C.countNodes(); });
   return N;
 }
 

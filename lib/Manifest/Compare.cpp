@@ -27,38 +27,6 @@ using Allowance = Finding::Allowance;
 
 namespace {
 
-StringRef valueKindName(const Value &V) {
-  switch (V.kind()) {
-  case Value::Kind::None:
-    return "None";
-  case Value::Kind::Bool:
-    return "bool";
-  case Value::Kind::Int:
-  case Value::Kind::BigInt:
-    return "int";
-  case Value::Kind::Float:
-    return "float";
-  case Value::Kind::Str:
-    return "str";
-  case Value::Kind::Bytes:
-    return "bytes";
-  case Value::Kind::List:
-    return "list";
-  case Value::Kind::Tuple:
-    return "tuple";
-  case Value::Kind::Set:
-  case Value::Kind::FrozenSet:
-    return "set";
-  case Value::Kind::Dict:
-    return "dict";
-  case Value::Kind::Tensor:
-    return "tensor";
-  case Value::Kind::Opaque:
-    return "object";
-  }
-  return "value";
-}
-
 bool matchesAny(ArrayRef<GlobPattern> Globs, StringRef Name) {
   return any_of(Globs, [&](const GlobPattern &G) { return G.match(Name); });
 }
@@ -101,7 +69,7 @@ std::vector<CheckpointEntry> wopt::checkpointEntries(const DictValue &SD) {
       E.Bytes = T->numel().value_or(0) * dtypeSize(T->dtype());
     } else {
       E.IsTensor = false;
-      E.ValueKind = valueKindName(*DE.Val).str();
+      E.ValueKind = pythonTypeName(*DE.Val).str();
     }
     Out.push_back(std::move(E));
   }

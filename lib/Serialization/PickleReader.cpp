@@ -47,34 +47,9 @@ void measure(const Value &V, uint64_t &Nodes, uint64_t Budget, uint32_t Depth,
   if (++Nodes > Budget)
     return;
   Height = std::max(Height, Depth);
-  auto Visit = [&](const ValuePtr &C) {
-    if (C)
-      measure(*C, Nodes, Budget, Depth + 1, Height);
-  };
-  if (auto *S = dyn_cast<SequenceValue>(&V)) {
-    for (const ValuePtr &E : S->elements())
-      Visit(E);
-  } else if (auto *D = dyn_cast<DictValue>(&V)) {
-    for (const DictEntry &E : D->entries()) {
-      Visit(E.Key);
-      Visit(E.Val);
-    }
-    Visit(D->state());
-  } else if (auto *T = dyn_cast<TensorValue>(&V)) {
-    Visit(T->BackwardHooks);
-    Visit(T->Metadata);
-    Visit(T->ParamState);
-  } else if (auto *O = dyn_cast<OpaqueValue>(&V)) {
-    Visit(O->Args);
-    Visit(O->Kwargs);
-    Visit(O->State);
-    for (const ValuePtr &E : O->ListItems)
-      Visit(E);
-    for (const DictEntry &E : O->DictItems) {
-      Visit(E.Key);
-      Visit(E.Val);
-    }
-  }
+  forEachChild(V, [&](const Value &C) {
+    measure(C, Nodes, Budget, Depth + 1, Height);
+  });
 }
 
 bool isGlobal(const Value &V, StringRef Module, StringRef Name) {

@@ -311,6 +311,10 @@ ValuePtr makeBytes(llvm::StringRef S);
 ValuePtr makeTuple(std::vector<ValuePtr> Elts);
 ValuePtr makeList(std::vector<ValuePtr> Elts);
 
+/// Calls F on every direct child of V (elements, dict keys and values, dict
+/// state, tensor attributes, an opaque object's parts), in print order.
+void forEachChild(const Value &V, llvm::function_ref<void(const Value &)> F);
+
 /// Python's name for the kind of V: "None", "bool", "int", "float", "str",
 /// "bytes", "list", "tuple", "set", "frozenset", "dict", "OrderedDict",
 /// "tensor", "object".
