@@ -15,6 +15,9 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MathExtras.h"
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <unistd.h>
 
 using namespace llvm;
 
@@ -48,11 +51,18 @@ bool inBounds(uint64_t Offset, uint64_t Size, uint64_t Total) {
   return Offset <= Total && Size <= Total - Offset;
 }
 
+/// Bytes of the archive the parser looked at: a slice of the mapping, or a
+/// copy it owns (moving a Window keeps Bytes valid).
+struct Window {
+  std::vector<uint8_t> Owned;
+  ArrayRef<uint8_t> Bytes;
+};
+
 /// Parses one archive; each error names the file and the place.
 class Parser {
 public:
-  Parser(ArrayRef<uint8_t> Bytes, StringRef FileName)
-      : Bytes(Bytes), FileName(FileName) {}
+  Parser(ArrayRef<uint8_t> Bytes, int FD, StringRef FileName)
+      : Bytes(Bytes), FD(FD), FileName(FileName) {}
 
   Error fail(const Twine &Msg) {
     return createStringError(inconvertibleErrorCode(),
@@ -65,18 +75,48 @@ public:
     bool Zip64 = false;
   };
 
+  Expected<Window> read(uint64_t Offset, uint64_t Len);
   Expected<uint64_t> findEnd();
   Expected<Directory> readDirectory();
   Error readEntries(const Directory &Dir, std::vector<ZipEntry> &Out);
-  Error readZip64Extra(uint64_t ExtraAt, uint16_t ExtraLen, StringRef Name,
-                       uint64_t &Size, uint64_t &CSize, uint64_t &Offset);
+  Error readZip64Extra(ArrayRef<uint8_t> CD, uint64_t ExtraAt,
+                       uint16_t ExtraLen, StringRef Name, uint64_t &Size,
+                       uint64_t &CSize, uint64_t &Offset);
   Error locateData(ZipEntry &E);
   Error checkOverlaps(std::vector<ZipEntry> &Entries, const Directory &Dir);
 
 private:
   ArrayRef<uint8_t> Bytes;
+  int FD;
   StringRef FileName;
 };
+
+/// Bytes [Offset, Offset + Len), which the caller has checked lie in the
+/// file. With a descriptor they are read with pread, not through the
+/// mapping: a fault on the mapping maps the whole page-cache folio around
+/// the byte (up to 2 MiB with ext4 large folios), so reading the ~600 local
+/// headers of a big checkpoint that way made resident memory grow with the
+/// file (docs/Performance.md).
+Expected<Window> Parser::read(uint64_t Offset, uint64_t Len) {
+  Window W;
+  if (FD < 0) {
+    W.Bytes = Bytes.slice(Offset, Len);
+    return W;
+  }
+  W.Owned.resize(Len);
+  for (uint64_t Done = 0; Done < Len;) {
+    ssize_t N = ::pread(FD, W.Owned.data() + Done, Len - Done, Offset + Done);
+    if (N < 0 && errno == EINTR)
+      continue;
+    if (N <= 0)
+      return fail(formatv("cannot read {0} bytes at byte {1}: {2}", Len, Offset,
+                          N < 0 ? std::strerror(errno) : "file shrank")
+                      .str());
+    Done += N;
+  }
+  W.Bytes = W.Owned;
+  return W;
+}
 
 /// Scans backwards for the classic end record: it is the last 22 bytes
 /// unless a comment (at most 65535 bytes) follows it.
@@ -86,11 +126,15 @@ Expected<uint64_t> Parser::findEnd() {
     return fail(
         formatv("file of {0} bytes is too small to be a zip archive", N).str());
   uint64_t Lowest = N > EndSize + 0xFFFF ? N - EndSize - 0xFFFF : 0;
+  Expected<Window> Tail = read(Lowest, N - Lowest);
+  if (!Tail)
+    return Tail.takeError();
+  ArrayRef<uint8_t> T = Tail->Bytes;
   for (uint64_t At = N - EndSize + 1; At-- > Lowest;) {
-    if (rd32(Bytes, At) != EndSig)
+    if (rd32(T, At - Lowest) != EndSig)
       continue;
     // The comment must reach exactly to the end of the file.
-    if (At + EndSize + rd16(Bytes, At + 20) == N)
+    if (At + EndSize + rd16(T, At - Lowest + 20) == N)
       return At;
   }
   return fail("no end-of-central-directory record (truncated or not a zip)");
@@ -101,17 +145,26 @@ Expected<Parser::Directory> Parser::readDirectory() {
   if (!EndOr)
     return EndOr.takeError();
   uint64_t End = *EndOr;
-  if (rd16(Bytes, End + 4) != 0 || rd16(Bytes, End + 6) != 0)
+  Expected<Window> EndRec = read(End, EndSize);
+  if (!EndRec)
+    return EndRec.takeError();
+  ArrayRef<uint8_t> E = EndRec->Bytes;
+  if (rd16(E, 4) != 0 || rd16(E, 6) != 0)
     return fail("multi-disk archives are not supported");
   Directory Dir;
-  Dir.Count = rd16(Bytes, End + 10);
-  Dir.Size = rd32(Bytes, End + 12);
-  Dir.Offset = rd32(Bytes, End + 16);
+  Dir.Count = rd16(E, 10);
+  Dir.Size = rd32(E, 12);
+  Dir.Offset = rd32(E, 16);
 
   // torch always writes zip64 records; other writers use them only when a
   // field overflows. A locator right before the end record says they exist.
-  bool HasLocator = End >= Zip64LocatorSize &&
-                    rd32(Bytes, End - Zip64LocatorSize) == Zip64LocatorSig;
+  Expected<Window> LocRec =
+      read(End >= Zip64LocatorSize ? End - Zip64LocatorSize : End,
+           End >= Zip64LocatorSize ? Zip64LocatorSize : 0);
+  if (!LocRec)
+    return LocRec.takeError();
+  ArrayRef<uint8_t> L = LocRec->Bytes;
+  bool HasLocator = !L.empty() && rd32(L, 0) == Zip64LocatorSig;
   bool Saturated =
       Dir.Count == 0xFFFF || Dir.Size == 0xFFFFFFFF || Dir.Offset == 0xFFFFFFFF;
   if (!HasLocator) {
@@ -126,22 +179,26 @@ Expected<Parser::Directory> Parser::readDirectory() {
     return Dir;
   }
   uint64_t Loc = End - Zip64LocatorSize;
-  if (rd32(Bytes, Loc + 4) != 0 || rd32(Bytes, Loc + 16) > 1)
+  if (rd32(L, 4) != 0 || rd32(L, 16) > 1)
     return fail("multi-disk archives are not supported");
-  uint64_t Rec = rd64(Bytes, Loc + 8);
+  uint64_t Rec = rd64(L, 8);
   if (!inBounds(Rec, Zip64EndSize, Loc))
     return fail(formatv("zip64 locator points at byte {0}, outside the file "
                         "before the locator (byte {1})",
                         Rec, Loc)
                     .str());
-  if (rd32(Bytes, Rec) != Zip64EndSig)
+  Expected<Window> Z64 = read(Rec, Zip64EndSize);
+  if (!Z64)
+    return Z64.takeError();
+  ArrayRef<uint8_t> Z = Z64->Bytes;
+  if (rd32(Z, 0) != Zip64EndSig)
     return fail(formatv("no zip64 end-of-central-directory record at byte "
                         "{0} where the locator points",
                         Rec)
                     .str());
-  Dir.Count = rd64(Bytes, Rec + 32);
-  Dir.Size = rd64(Bytes, Rec + 40);
-  Dir.Offset = rd64(Bytes, Rec + 48);
+  Dir.Count = rd64(Z, 32);
+  Dir.Size = rd64(Z, 40);
+  Dir.Offset = rd64(Z, 48);
   Dir.Zip64 = true;
   if (!inBounds(Dir.Offset, Dir.Size, Rec))
     return fail(formatv("central directory (byte {0}, {1} bytes) is outside "
@@ -153,14 +210,14 @@ Expected<Parser::Directory> Parser::readDirectory() {
 
 /// Applies the zip64 extended-information extra field (id 1): it holds,
 /// in this order, only the values whose classic field is saturated.
-Error Parser::readZip64Extra(uint64_t ExtraAt, uint16_t ExtraLen,
-                             StringRef Name, uint64_t &Size, uint64_t &CSize,
-                             uint64_t &Offset) {
+Error Parser::readZip64Extra(ArrayRef<uint8_t> CD, uint64_t ExtraAt,
+                             uint16_t ExtraLen, StringRef Name, uint64_t &Size,
+                             uint64_t &CSize, uint64_t &Offset) {
   bool NeedSize = Size == 0xFFFFFFFF, NeedCSize = CSize == 0xFFFFFFFF,
        NeedOffset = Offset == 0xFFFFFFFF;
   uint64_t At = ExtraAt, End = ExtraAt + ExtraLen;
   while (At + 4 <= End) {
-    uint16_t Id = rd16(Bytes, At), Len = rd16(Bytes, At + 2);
+    uint16_t Id = rd16(CD, At), Len = rd16(CD, At + 2);
     if (At + 4 + Len > End)
       return fail("entry '" + Name + "' has an extra field past its end");
     if (Id == 1) {
@@ -172,7 +229,7 @@ Error Parser::readZip64Extra(uint64_t ExtraAt, uint16_t ExtraLen,
           continue;
         if (P + 8 > PEnd)
           return fail("entry '" + Name + "' has a short zip64 extra field");
-        *Field = rd64(Bytes, P);
+        *Field = rd64(CD, P);
         P += 8;
       }
       return Error::success();
@@ -194,32 +251,39 @@ Error Parser::readEntries(const Directory &Dir, std::vector<ZipEntry> &Out) {
                         Dir.Count, Dir.Size)
                     .str());
   Out.reserve(Dir.Count);
-  uint64_t At = Dir.Offset, End = Dir.Offset + Dir.Size;
+  Expected<Window> Whole = read(Dir.Offset, Dir.Size);
+  if (!Whole)
+    return Whole.takeError();
+  // Offsets into CD are relative to the directory; errors report the
+  // position in the file.
+  ArrayRef<uint8_t> CD = Whole->Bytes;
+  uint64_t At = 0, End = Dir.Size;
   for (uint64_t I = 0; I < Dir.Count; ++I) {
     if (!inBounds(At, CentralHeaderSize, End) ||
-        rd32(Bytes, At) != CentralHeaderSig)
-      return fail(
-          formatv("bad central directory entry {0} at byte {1}", I, At).str());
-    uint16_t Flags = rd16(Bytes, At + 8), Method = rd16(Bytes, At + 10);
-    uint64_t CSize = rd32(Bytes, At + 20), Size = rd32(Bytes, At + 24);
-    uint16_t NameLen = rd16(Bytes, At + 28), ExtraLen = rd16(Bytes, At + 30),
-             CommentLen = rd16(Bytes, At + 32);
-    uint64_t Offset = rd32(Bytes, At + 42);
+        rd32(CD, At) != CentralHeaderSig)
+      return fail(formatv("bad central directory entry {0} at byte {1}", I,
+                          Dir.Offset + At)
+                      .str());
+    uint16_t Flags = rd16(CD, At + 8), Method = rd16(CD, At + 10);
+    uint64_t CSize = rd32(CD, At + 20), Size = rd32(CD, At + 24);
+    uint16_t NameLen = rd16(CD, At + 28), ExtraLen = rd16(CD, At + 30),
+             CommentLen = rd16(CD, At + 32);
+    uint64_t Offset = rd32(CD, At + 42);
     uint64_t Var = uint64_t(NameLen) + ExtraLen + CommentLen;
     if (!inBounds(At + CentralHeaderSize, Var, End))
       return fail(formatv("central directory entry {0} at byte {1} runs past "
                           "the directory",
-                          I, At)
+                          I, Dir.Offset + At)
                       .str());
     ZipEntry E;
     E.Name = std::string(
-        reinterpret_cast<const char *>(Bytes.data() + At + CentralHeaderSize),
+        reinterpret_cast<const char *>(CD.data() + At + CentralHeaderSize),
         NameLen);
-    E.CRC = rd32(Bytes, At + 16);
+    E.CRC = rd32(CD, At + 16);
     E.Method = Method;
     E.Flags = Flags;
-    if (Error Err = readZip64Extra(At + CentralHeaderSize + NameLen, ExtraLen,
-                                   E.Name, Size, CSize, Offset))
+    if (Error Err = readZip64Extra(CD, At + CentralHeaderSize + NameLen,
+                                   ExtraLen, E.Name, Size, CSize, Offset))
       return Err;
     if (Method == 0 && CSize != Size)
       return fail(formatv("stored entry '{0}' has compressed size {1} != "
@@ -240,20 +304,35 @@ Error Parser::readEntries(const Directory &Dir, std::vector<ZipEntry> &Out) {
 /// (torch pads there to align data to 64 bytes).
 Error Parser::locateData(ZipEntry &E) {
   uint64_t H = E.HeaderOffset;
-  if (!inBounds(H, LocalHeaderSize, Bytes.size()) ||
-      rd32(Bytes, H) != LocalHeaderSig)
+  if (!inBounds(H, LocalHeaderSize, Bytes.size()))
     return fail(
         formatv("entry '{0}': no local header at byte {1}", E.Name, H).str());
-  uint64_t NameLen = rd16(Bytes, H + 26), ExtraLen = rd16(Bytes, H + 28);
+  // One read for the fixed part and, usually, the name (the central
+  // directory's name length is the expected one).
+  uint64_t Want =
+      std::min<uint64_t>(LocalHeaderSize + E.Name.size(), Bytes.size() - H);
+  Expected<Window> Head = read(H, Want);
+  if (!Head)
+    return Head.takeError();
+  ArrayRef<uint8_t> L = Head->Bytes;
+  if (rd32(L, 0) != LocalHeaderSig)
+    return fail(
+        formatv("entry '{0}': no local header at byte {1}", E.Name, H).str());
+  uint64_t NameLen = rd16(L, 26), ExtraLen = rd16(L, 28);
   uint64_t Data = H + LocalHeaderSize + NameLen + ExtraLen;
   if (!inBounds(H + LocalHeaderSize, NameLen + ExtraLen, Bytes.size()))
     return fail(formatv("entry '{0}': local header at byte {1} runs past the "
                         "end of the file",
                         E.Name, H)
                     .str());
+  if (LocalHeaderSize + NameLen > L.size()) {
+    Head = read(H, LocalHeaderSize + NameLen);
+    if (!Head)
+      return Head.takeError();
+    L = Head->Bytes;
+  }
   StringRef LocalName(
-      reinterpret_cast<const char *>(Bytes.data() + H + LocalHeaderSize),
-      NameLen);
+      reinterpret_cast<const char *>(L.data() + LocalHeaderSize), NameLen);
   if (LocalName != E.Name)
     return fail(formatv("entry '{0}': local header at byte {1} names '{2}'",
                         E.Name, H, LocalName)
@@ -295,8 +374,8 @@ Error Parser::checkOverlaps(std::vector<ZipEntry> &Entries,
 } // namespace
 
 Expected<ZipArchive> ZipArchive::open(ArrayRef<uint8_t> Bytes,
-                                      StringRef FileName) {
-  Parser P(Bytes, FileName);
+                                      StringRef FileName, int FD) {
+  Parser P(Bytes, FD, FileName);
   Expected<Parser::Directory> Dir = P.readDirectory();
   if (!Dir)
     return Dir.takeError();

@@ -37,8 +37,11 @@ public:
   /// Errors are one line and start with FileName ("ck.pth: zip: ...").
   /// Compressed or encrypted entries are listed (a TorchScript archive can
   /// then be recognized by name); checkStored() refuses them.
+  /// FD, when not -1, is an open descriptor of the file Bytes maps: the
+  /// headers and the directory are then read with pread, so parsing leaves
+  /// the mapping untouched (see Parser::read).
   static llvm::Expected<ZipArchive> open(llvm::ArrayRef<uint8_t> Bytes,
-                                         llvm::StringRef FileName);
+                                         llvm::StringRef FileName, int FD = -1);
 
   /// Fails on the first compressed or encrypted entry: data() of a stored
   /// entry is its content, of any other it is not.
