@@ -104,29 +104,6 @@ Expected<ConcatRule> compileConcatRule(StringRef Text) {
   return R;
 }
 
-/// The `rule` option: compiled while the pipeline is parsed, so a bad rule
-/// gets a caret before any input is read.
-class ConcatRuleOption : public ListOption {
-public:
-  using ListOption::ListOption;
-  Error parse(StringRef Text) override {
-    size_t Old = (*this)->size();
-    if (Error Err = ListOption::parse(Text))
-      return Err;
-    for (size_t I = Old; I < (*this)->size(); ++I) {
-      Expected<ConcatRule> R = compileConcatRule((**this)[I]);
-      if (!R)
-        return R.takeError();
-      Rules.push_back(std::move(*R));
-    }
-    return Error::success();
-  }
-  const std::vector<ConcatRule> &rules() const { return Rules; }
-
-private:
-  std::vector<ConcatRule> Rules;
-};
-
 /// One output key and the entries (indices into the state dict) that make
 /// it, in part order; a missing member is npos.
 struct Group {
@@ -189,7 +166,7 @@ public:
     DictValue *SD = C.stateDict();
     if (!SD)
       return needsStateDict(C);
-    const std::vector<ConcatRule> &Rules = RuleOpt.rules();
+    const std::vector<ConcatRule> &Rules = RuleOpt.compiled();
     if (Rules.empty())
       return error("no rules; give rule=REGEX{a,b,..}=>KEY");
     Expected<std::vector<Group>> Groups = collect(*SD, Rules);
@@ -423,9 +400,10 @@ private:
     SD.entries() = std::move(Out);
   }
 
-  ConcatRuleOption RuleOpt{*this, "rule",
-                           "REGEX{a,b,..}=>KEY: members picked by each part, "
-                           "in order; repeatable"};
+  CompiledListOption<ConcatRule> RuleOpt{
+      *this, "rule",
+      "REGEX{a,b,..}=>KEY: members picked by each part, in order; repeatable",
+      compileConcatRule};
   Option<int64_t> Dim{*this, "dim",
                       "dimension to concatenate along (negative: from the "
                       "end)",

@@ -23,29 +23,6 @@ using Rule = wopt::passutil::KeyRegex;
 
 namespace {
 
-/// The `rule` option: a list whose items are compiled as they are parsed.
-class RuleListOption : public ListOption {
-public:
-  RuleListOption(Pass &P, StringRef Name, StringRef Help)
-      : ListOption(P, Name, Help) {}
-  Error parse(StringRef Text) override {
-    size_t Old = (*this)->size();
-    if (Error Err = ListOption::parse(Text))
-      return Err;
-    for (size_t I = Old; I < (*this)->size(); ++I) {
-      llvm::Expected<Rule> R = compileKeyRule((**this)[I]);
-      if (!R)
-        return R.takeError();
-      Rules.push_back(std::move(*R));
-    }
-    return Error::success();
-  }
-  const std::vector<Rule> &rules() const { return Rules; }
-
-private:
-  std::vector<Rule> Rules;
-};
-
 /// Keys that a later rule would also have matched after an earlier rule
 /// renamed them: usually an accident (the user meant the rules to chain).
 struct ChainReport {
@@ -73,7 +50,7 @@ public:
     DictValue *SD = C.stateDict();
     if (!SD)
       return needsStateDict(C);
-    const std::vector<Rule> &Rules = RuleOpt.rules();
+    const std::vector<Rule> &Rules = RuleOpt.compiled();
     if (Rules.empty())
       return error("no rules; give rule=REGEX=>REPLACEMENT");
 
@@ -182,10 +159,11 @@ private:
                     "') matched no key");
   }
 
-  RuleListOption RuleOpt{*this, "rule",
-                         "REGEX=>REPLACEMENT, in order; repeat the option or "
-                         "separate rules with commas (quote a rule whose regex "
-                         "has a top-level comma)"};
+  CompiledListOption<Rule> RuleOpt{
+      *this, "rule",
+      "REGEX=>REPLACEMENT, in order; repeat the option or separate rules with "
+      "commas (quote a rule whose regex has a top-level comma)",
+      compileKeyRule};
   Statistic NumRenamed{*this, "renamed", "keys renamed"};
 };
 

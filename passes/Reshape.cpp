@@ -63,27 +63,6 @@ Expected<ReshapeRule> compileReshapeRule(StringRef Text) {
   return ReshapeRule{Text.str(), std::move(*G), std::move(*Shape)};
 }
 
-class ReshapeRuleOption : public ListOption {
-public:
-  using ListOption::ListOption;
-  Error parse(StringRef Text) override {
-    size_t Old = (*this)->size();
-    if (Error Err = ListOption::parse(Text))
-      return Err;
-    for (size_t I = Old; I < (*this)->size(); ++I) {
-      Expected<ReshapeRule> R = compileReshapeRule((**this)[I]);
-      if (!R)
-        return R.takeError();
-      Rules.push_back(std::move(*R));
-    }
-    return Error::success();
-  }
-  const std::vector<ReshapeRule> &rules() const { return Rules; }
-
-private:
-  std::vector<ReshapeRule> Rules;
-};
-
 std::string formatShape(ArrayRef<int64_t> Shape) {
   std::string S = "[";
   for (size_t I = 0; I < Shape.size(); ++I)
@@ -107,7 +86,7 @@ public:
     DictValue *SD = C.stateDict();
     if (!SD)
       return needsStateDict(C);
-    const std::vector<ReshapeRule> &Rules = RuleOpt.rules();
+    const std::vector<ReshapeRule> &Rules = RuleOpt.compiled();
     if (Rules.empty())
       return error("no rules; give rule=GLOB=>[D,...]");
     std::vector<unsigned> Hits(Rules.size(), 0);
@@ -181,9 +160,11 @@ private:
     remark(Key, &T, "reshaped " + Before + " to " + T.typeString());
   }
 
-  ReshapeRuleOption RuleOpt{*this, "rule",
-                            "GLOB=>[D,...] (one D may be -1); the first "
-                            "matching rule applies; repeatable"};
+  CompiledListOption<ReshapeRule> RuleOpt{
+      *this, "rule",
+      "GLOB=>[D,...] (one D may be -1); the first matching rule applies; "
+      "repeatable",
+      compileReshapeRule};
   Statistic NumReshaped{*this, "reshaped", "tensors given a new shape"};
 };
 

@@ -112,6 +112,34 @@ private:
   std::vector<std::string> V;
 };
 
+/// A list option whose items are compiled as they are parsed (regex rules,
+/// shape rules), so a bad item gets a caret before any input is read.
+template <typename T> class CompiledListOption : public ListOption {
+public:
+  using CompileFn = llvm::Expected<T> (*)(llvm::StringRef);
+  CompiledListOption(Pass &P, llvm::StringRef Name, llvm::StringRef Help,
+                     CompileFn Compile)
+      : ListOption(P, Name, Help), Compile(Compile) {}
+  llvm::Error parse(llvm::StringRef Text) override {
+    size_t Old = (*this)->size();
+    if (llvm::Error Err = ListOption::parse(Text))
+      return Err;
+    for (size_t I = Old; I < (*this)->size(); ++I) {
+      llvm::Expected<T> Item = Compile((**this)[I]);
+      if (!Item)
+        return Item.takeError();
+      Compiled.push_back(std::move(*Item));
+    }
+    return llvm::Error::success();
+  }
+  /// One compiled item per list item, in order.
+  const std::vector<T> &compiled() const { return Compiled; }
+
+private:
+  CompileFn Compile;
+  std::vector<T> Compiled;
+};
+
 /// A counter a pass reports with -pass-statistics.
 class Statistic {
 public:
