@@ -249,8 +249,10 @@ Error writeStorage(ZipWriter &Z, const Storage &S) {
 /// Records in torch's order: data.pkl, byteorder (torch >= 2.1), data/<key>
 /// in lexicographic key order, version.
 Error writeArchive(int FD, StringRef Prefix, StringRef Pickle,
-                   std::vector<StorageRecord> Records, ProgressBar *Bar) {
+                   std::vector<StorageRecord> Records, ProgressBar *Bar,
+                   bool ComputeCRC) {
   ZipWriter Z(FD);
+  Z.setComputeCRC(ComputeCRC);
   if (Bar)
     Z.setProgress([Bar](uint64_t Done) { Bar->update(Done); });
   std::string P = (Prefix + "/").str();
@@ -344,7 +346,7 @@ Error exportTorch(const Checkpoint &C, StringRef Path,
                 totalBytes(Pickler.Records));
   auto Write = [&](int FD) {
     Error E = writeArchive(FD, Prefix, *Pickle, Pickler.Records,
-                           Bar ? &*Bar : nullptr);
+                           Bar ? &*Bar : nullptr, Opts.ComputeCRC);
     if (Bar)
       Bar->done();
     return E;

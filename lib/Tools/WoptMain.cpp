@@ -43,6 +43,7 @@ struct DriverOptions {
   bool SplitInputFile = false;
   bool Remarks = false;
   bool DumpPipeline = false;
+  bool NoCRC = false;
   InstrumentationOptions Instr;
   bool Help = false;
   std::optional<std::string> HelpPass;
@@ -98,6 +99,10 @@ std::vector<OptionSpec> buildOptionTable() {
          D.Emit = V.str();
          return Error::success();
        }},
+      {"no-crc", "", "Input and output",
+       "Write 0 as every record's CRC in a torch export and copy data "
+       "kernel-side (torch loads it; zipfile and unzip -t do not)",
+       Flag(&DriverOptions::NoCRC)},
       {"split-input-file", "", "Input and output",
        "Split a .wir input at '// -----' lines and process each part on its "
        "own",
@@ -482,6 +487,7 @@ Error Driver::emit(const Checkpoint &C) const {
   case EmitKind::Torch: {
     TorchExportOptions TO;
     TO.Progress = llvm::sys::Process::StandardErrIsDisplayed();
+    TO.ComputeCRC = !Opts.NoCRC;
     return exportTorch(C, outputPath(Opts), TO);
   }
   case EmitKind::Safetensors:

@@ -9,7 +9,8 @@ namespace wopt {
 
 /// Imports a torch.save zip or legacy file already mapped in Source.
 llvm::Expected<std::unique_ptr<Checkpoint>>
-importTorch(std::shared_ptr<SourceFile> Source, const ReaderLimits &Limits = {});
+importTorch(std::shared_ptr<SourceFile> Source,
+            const ReaderLimits &Limits = {});
 
 struct TorchExportOptions {
   /// Record folder; empty: the output file's base name without extension,
@@ -17,6 +18,10 @@ struct TorchExportOptions {
   std::string RecordPrefix;
   /// Show a progress bar on stderr (the driver sets it for terminals).
   bool Progress = false;
+  /// False: write 0 in every CRC field, as torch >= 2.6 does with
+  /// torch.serialization.config.save.compute_crc32 = False, and copy
+  /// storages kernel-side. torch loads such files; zipfile does not.
+  bool ComputeCRC = true;
 };
 
 /// Writes C as a torch zip checkpoint to Path, atomically ("-" is stdout).

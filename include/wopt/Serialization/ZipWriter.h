@@ -6,8 +6,8 @@
 // by an `FB` extra field filled with 'Z', flags 0x808 with a data descriptor
 // after each non-empty record, zip64 extra fields for records or offsets past
 // 4 GiB, and the zip64 end records always. Data is streamed: a record's bytes
-// never need to be in memory at once, and bytes that live in a file are
-// copied kernel-side (copy_file_range) when the output allows it.
+// never need to be in memory at once: bytes that live in a file go through
+// one reused buffer (or, without CRCs, kernel-side copy_file_range).
 //
 //===----------------------------------------------------------------------===//
 #ifndef WOPT_SERIALIZATION_ZIPWRITER_H
@@ -42,10 +42,10 @@ public:
   /// writeData/copyFromFile calls, endRecord.
   llvm::Error beginRecord(llvm::StringRef Name, uint64_t Size);
   llvm::Error writeData(llvm::ArrayRef<uint8_t> Data);
-  /// Appends Size bytes of the file SrcFD starting at Offset. Copies with
-  /// copy_file_range when the output is a regular file, else with write();
-  /// reads the bytes for the CRC in fixed-size chunks into one buffer so the
-  /// resident set stays small whatever the size.
+  /// Appends Size bytes of the file SrcFD starting at Offset. With a CRC,
+  /// the bytes are pread in fixed-size chunks into one buffer, CRCed and
+  /// written from it, so the resident set stays small whatever the size;
+  /// without, they are copied with copy_file_range when the output allows.
   llvm::Error copyFromFile(int SrcFD, uint64_t Offset, uint64_t Size);
   llvm::Error endRecord();
 
@@ -58,6 +58,11 @@ public:
   void setProgress(llvm::unique_function<void(uint64_t)> F) {
     Progress = std::move(F);
   }
+  /// False: every CRC field is written as 0, as torch >= 2.6 does with
+  /// torch.serialization.config.save.compute_crc32 = False. torch loads
+  /// such files (it does not check CRCs); Python's zipfile and unzip -t
+  /// reject them. Set before the first record.
+  void setComputeCRC(bool On) { ComputeCRC = On; }
   /// Bytes that went through copy_file_range (statistics, tests).
   uint64_t kernelCopiedBytes() const { return KernelCopied; }
 
@@ -79,8 +84,12 @@ private:
   llvm::Error put(llvm::StringRef Bytes);
   llvm::Error flushBuffer();
   llvm::Error writeAll(const uint8_t *Data, size_t Size);
+  llvm::Error readChunk(int SrcFD, uint64_t Offset, uint64_t Size);
   llvm::Error copyChunk(int SrcFD, uint64_t Offset, uint64_t Size);
-  void noteData(llvm::ArrayRef<uint8_t> Data);
+  llvm::Error kernelCopy(int SrcFD, uint64_t Offset, uint64_t Size);
+  /// Accounts for Size bytes of record data; Data (Size bytes, or empty
+  /// when no CRC is computed) feeds the CRC.
+  void noteData(llvm::ArrayRef<uint8_t> Data, uint64_t Size);
   std::string centralDirectoryEntry(const Entry &E) const;
 
   int FD;
@@ -94,6 +103,7 @@ private:
   /// Cleared after the first copy_file_range failure: the output (a pipe, a
   /// file system without support) takes write() from then on.
   bool TryKernelCopy = true;
+  bool ComputeCRC = true;
   std::vector<uint8_t> ChunkBuffer;
   llvm::unique_function<void(uint64_t)> Progress;
 };
