@@ -45,8 +45,10 @@ public:
   llvm::Error writeZeros(uint64_t N);
   /// Pads with zero bytes up to the next multiple of Align.
   llvm::Error alignTo(uint64_t Align);
-  /// Bytes [Offset, Offset + Size) of S: copy_file_range from the source
-  /// descriptor for mapped storages, buffered writes otherwise.
+  /// Bytes [Offset, Offset + Size) of S. Mapped storages are read from the
+  /// source descriptor (copy_file_range for large ranges, pread into the
+  /// write buffer for small ones), never through the mapping; others are
+  /// buffered writes.
   llvm::Error writeStorageRange(const Storage &S, uint64_t Offset,
                                 uint64_t Size);
   /// Flushes, closes and renames over the destination.
@@ -58,6 +60,7 @@ private:
   llvm::Error fail(const llvm::Twine &What, std::error_code EC);
   llvm::Error copyFromFile(int SrcFD, uint64_t SrcOffset, uint64_t Size,
                            bool &Fallback);
+  llvm::Error readFromFile(int SrcFD, uint64_t SrcOffset, uint64_t Size);
 
   std::string Dest;
   llvm::SmallString<128> TempPath;
