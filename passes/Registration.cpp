@@ -10,6 +10,7 @@ void wopt::registerAllPasses(PassRegistry &R) {
 }
 
 void wopt::registerAllPipelines(PassRegistry &R) {
-#define WOPT_PIPELINE(NAME, TEXT, SUMMARY) R.registerPipeline({NAME, TEXT, SUMMARY});
+#define WOPT_PIPELINE(NAME, TEXT, SUMMARY)                                     \
+  R.registerPipeline({NAME, TEXT, SUMMARY});
 #include "Pipelines.def"
 }

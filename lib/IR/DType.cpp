@@ -42,9 +42,9 @@ StringRef wopt::dtypeTorchName(DType T) { return row(T).Torch; }
 std::optional<DType> wopt::dtypeFromTorchName(StringRef N) {
   // torch also exposes aliases: torch.float is float32, torch.half float16...
   static const std::pair<StringRef, DType> Aliases[] = {
-      {"float", DType::Float32},   {"double", DType::Float64},
-      {"half", DType::Float16},    {"long", DType::Int64},
-      {"int", DType::Int32},       {"short", DType::Int16},
+      {"float", DType::Float32},    {"double", DType::Float64},
+      {"half", DType::Float16},     {"long", DType::Int64},
+      {"int", DType::Int32},        {"short", DType::Int16},
       {"cfloat", DType::Complex64}, {"cdouble", DType::Complex128},
       {"chalf", DType::Complex32},
   };

@@ -19,9 +19,9 @@ static std::string describe(const DictEntry &E, StringRef OldKey) {
   return S;
 }
 
-Error wopt::renameKeys(
-    DictValue &D, function_ref<std::optional<std::string>(StringRef)> Map,
-    StringRef PassName, unsigned *NumRenamed) {
+Error wopt::renameKeys(DictValue &D,
+                       function_ref<std::optional<std::string>(StringRef)> Map,
+                       StringRef PassName, unsigned *NumRenamed) {
   std::vector<DictEntry> &Entries = D.entries();
   // Compute every new key first so that a collision changes nothing.
   std::vector<std::optional<std::string>> NewKeys(Entries.size());

@@ -14,8 +14,8 @@ Expected<std::shared_ptr<SourceFile>> SourceFile::open(StringRef Path) {
   if (Path == "-") {
     auto Buf = MemoryBuffer::getSTDIN();
     if (!Buf)
-      return createStringError(Buf.getError(),
-                               "<stdin>: cannot read: " + Buf.getError().message());
+      return createStringError(Buf.getError(), "<stdin>: cannot read: " +
+                                                   Buf.getError().message());
     F->Buffer = std::move(*Buf);
     return F;
   }
@@ -38,8 +38,8 @@ Expected<std::shared_ptr<SourceFile>> SourceFile::open(StringRef Path) {
                                        /*RequiresNullTerminator=*/false);
   if (!Buf) {
     ::close(FD);
-    return createStringError(Buf.getError(),
-                             Path + ": cannot map: " + Buf.getError().message());
+    return createStringError(
+        Buf.getError(), Path + ": cannot map: " + Buf.getError().message());
   }
   F->Buffer = std::move(*Buf);
   F->FD = FD;

@@ -218,16 +218,15 @@ std::optional<uint64_t> TensorValue::requiredStorageBytes() const {
   for (size_t I = 0; I < Shape.size(); ++I) {
     if (Strides[I] < 0)
       return std::nullopt;
-    uint64_t Step =
-        SaturatingMultiply((uint64_t)(Shape[I] - 1), (uint64_t)Strides[I],
-                           &Overflow);
+    uint64_t Step = SaturatingMultiply((uint64_t)(Shape[I] - 1),
+                                       (uint64_t)Strides[I], &Overflow);
     Last = SaturatingAdd(Last, Step, &Overflow);
     if (Overflow)
       return std::nullopt;
   }
   uint64_t Elems = SaturatingAdd(Last, (uint64_t)1, &Overflow);
-  uint64_t Bytes = SaturatingMultiply(Elems, (uint64_t)dtypeSize(Dtype),
-                                      &Overflow);
+  uint64_t Bytes =
+      SaturatingMultiply(Elems, (uint64_t)dtypeSize(Dtype), &Overflow);
   if (Overflow)
     return std::nullopt;
   return Bytes;

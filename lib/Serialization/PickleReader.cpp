@@ -47,9 +47,8 @@ void measure(const Value &V, uint64_t &Nodes, uint64_t Budget, uint32_t Depth,
   if (++Nodes > Budget)
     return;
   Height = std::max(Height, Depth);
-  forEachChild(V, [&](const Value &C) {
-    measure(C, Nodes, Budget, Depth + 1, Height);
-  });
+  forEachChild(
+      V, [&](const Value &C) { measure(C, Nodes, Budget, Depth + 1, Height); });
 }
 
 bool isGlobal(const Value &V, StringRef Module, StringRef Name) {

@@ -97,7 +97,8 @@ Expected<std::unique_ptr<Checkpoint>> wopt::importFile(StringRef Path) {
     break;
   }
   if (S->size() == 0)
-    return createStringError(inconvertibleErrorCode(), Path + ": file is empty");
+    return createStringError(inconvertibleErrorCode(),
+                             Path + ": file is empty");
   return createStringError(
       inconvertibleErrorCode(),
       Path + ": not a checkpoint wopt can read (expected a torch.save zip or "

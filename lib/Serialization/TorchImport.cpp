@@ -478,7 +478,8 @@ Error TorchImporter::finish(Checkpoint &C) {
 //===----------------------------------------------------------------------===//
 
 Expected<std::unique_ptr<Checkpoint>> TorchImporter::importZip() {
-  Expected<ZipArchive> A = ZipArchive::open(Source->bytes(), File, Source->fd());
+  Expected<ZipArchive> A =
+      ZipArchive::open(Source->bytes(), File, Source->fd());
   if (!A)
     return A.takeError();
   Zip.emplace(std::move(*A));

@@ -606,13 +606,14 @@ Expected<EmitKind> chooseEmitKind(const DriverOptions &Opts) {
     Kind = emitKindForPath(*Opts.Output).value_or(EmitKind::Text);
   }
   bool Binary = Kind == EmitKind::Torch || Kind == EmitKind::Safetensors ||
-               Kind == EmitKind::FlatBuffers;
+                Kind == EmitKind::FlatBuffers;
   if (Binary && !Opts.Output)
     return usageError("-emit=" + emitName(Kind) +
                       " needs -o <file> (-o - writes to stdout)");
   if (Binary && Opts.SplitInputFile)
     return usageError("-split-input-file writes text, summaries or "
-                      "manifests, not -emit=" + emitName(Kind));
+                      "manifests, not -emit=" +
+                      emitName(Kind));
   return Kind;
 }
 

@@ -28,9 +28,9 @@ public:
   void forEachTensor(llvm::function_ref<void(TensorValue &)> F) const;
 
   /// Where it came from.
-  std::string SourcePath;   ///< input file name as given
-  std::string Format;       ///< "torch-zip", "torch-legacy", "wir", ...
-  std::string FormatVersion;///< e.g. the zip's `version` record ("3")
+  std::string SourcePath;    ///< input file name as given
+  std::string Format;        ///< "torch-zip", "torch-legacy", "wir", ...
+  std::string FormatVersion; ///< e.g. the zip's `version` record ("3")
   std::string ByteOrder = "little";
   std::string RecordPrefix; ///< zip record folder ("archive", "ck")
   /// Keeps the input mapped as long as the IR lives.

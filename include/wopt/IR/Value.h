@@ -45,11 +45,13 @@ struct Provenance {
   std::vector<Step> History;
 
   bool empty() const { return File.empty() && KeyPath.empty(); }
-  /// The key path as the file had it: "teacher/backbone.blocks.0.0.norm1.weight".
+  /// The key path as the file had it:
+  /// "teacher/backbone.blocks.0.0.norm1.weight".
   std::string originalPath() const;
   /// The name the tensor had in the file (last key), "" when unknown.
   llvm::StringRef originalName() const;
-  void addRename(llvm::StringRef Pass, llvm::StringRef From, llvm::StringRef To);
+  void addRename(llvm::StringRef Pass, llvm::StringRef From,
+                 llvm::StringRef To);
   void addRewrite(llvm::StringRef Pass, llvm::StringRef Note);
   /// "teacher/backbone.x (file.pth, storage 3, byte 4096); renamed by
   /// canonicalize-prefix from backbone.x"
@@ -185,7 +187,8 @@ struct DictEntry {
 /// dict or collections.OrderedDict, in insertion order.
 class DictValue : public Value {
 public:
-  explicit DictValue(bool Ordered = false) : Value(Kind::Dict), Ordered(Ordered) {}
+  explicit DictValue(bool Ordered = false)
+      : Value(Kind::Dict), Ordered(Ordered) {}
   /// collections.OrderedDict (what state_dict() returns) rather than dict.
   bool isOrdered() const { return Ordered; }
   void setOrdered(bool O) { Ordered = O; }
@@ -221,7 +224,8 @@ public:
   llvm::ArrayRef<int64_t> strides() const { return Strides; }
   /// Sets shape and contiguous (row-major) strides.
   void setShape(llvm::ArrayRef<int64_t> S);
-  void setShapeAndStrides(llvm::ArrayRef<int64_t> S, llvm::ArrayRef<int64_t> St);
+  void setShapeAndStrides(llvm::ArrayRef<int64_t> S,
+                          llvm::ArrayRef<int64_t> St);
   /// In elements of dtype().
   int64_t storageOffset() const { return Offset; }
   void setStorageOffset(int64_t O) { Offset = O; }

@@ -58,7 +58,10 @@ public:
   const std::string &operator*() const { return V; }
   const std::string *operator->() const { return &V; }
   operator llvm::StringRef() const { return V; }
-  void setValue(std::string S) { V = std::move(S); Set = true; }
+  void setValue(std::string S) {
+    V = std::move(S);
+    Set = true;
+  }
 
 private:
   std::string V;
@@ -147,8 +150,14 @@ public:
   llvm::StringRef name() const { return Name; }
   llvm::StringRef desc() const { return Desc; }
   uint64_t value() const { return V; }
-  Statistic &operator++() { ++V; return *this; }
-  Statistic &operator+=(uint64_t N) { V += N; return *this; }
+  Statistic &operator++() {
+    ++V;
+    return *this;
+  }
+  Statistic &operator+=(uint64_t N) {
+    V += N;
+    return *this;
+  }
   void operator=(uint64_t N) { V = N; }
 
 private:
@@ -162,8 +171,8 @@ struct Diagnostic {
   Severity Sev;
   std::string PassArgument;
   std::string Message;
-  std::string Subject;    ///< the key concerned, "" for the whole checkpoint
-  Provenance Origin;      ///< where the subject came from (may be empty)
+  std::string Subject; ///< the key concerned, "" for the whole checkpoint
+  Provenance Origin;   ///< where the subject came from (may be empty)
 };
 using DiagnosticHandler = std::function<void(const Diagnostic &)>;
 
@@ -194,8 +203,10 @@ public:
 
 protected:
   /// Emits a remark about a tensor (or, with T null, the checkpoint).
-  void remark(llvm::StringRef Key, const TensorValue *T, const llvm::Twine &Msg);
-  void warning(llvm::StringRef Key, const TensorValue *T, const llvm::Twine &Msg);
+  void remark(llvm::StringRef Key, const TensorValue *T,
+              const llvm::Twine &Msg);
+  void warning(llvm::StringRef Key, const TensorValue *T,
+               const llvm::Twine &Msg);
   /// The shared error for passes that need a state dict at the root:
   /// "pass 'p' needs a state dict at the root; run unwrap first" plus a
   /// note naming the root's keys.
@@ -217,7 +228,8 @@ private:
 class VerificationFailure : public llvm::ErrorInfo<VerificationFailure> {
 public:
   static char ID;
-  explicit VerificationFailure(std::string Report) : Report(std::move(Report)) {}
+  explicit VerificationFailure(std::string Report)
+      : Report(std::move(Report)) {}
   void log(llvm::raw_ostream &OS) const override { OS << Report; }
   std::error_code convertToErrorCode() const override;
   const std::string &report() const { return Report; }

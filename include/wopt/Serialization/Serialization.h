@@ -16,12 +16,12 @@ namespace wopt {
 
 enum class FileFormat {
   Unknown,
-  TorchZip,     ///< torch.save (PyTorch >= 1.6)
-  TorchLegacy,  ///< torch.save(_use_new_zipfile_serialization=False)
-  TorchScript,  ///< a zip with constants.pkl: refused
-  TextIR,       ///< .wir
+  TorchZip,    ///< torch.save (PyTorch >= 1.6)
+  TorchLegacy, ///< torch.save(_use_new_zipfile_serialization=False)
+  TorchScript, ///< a zip with constants.pkl: refused
+  TextIR,      ///< .wir
   Safetensors,
-  FlatBuffers,  ///< .wopt
+  FlatBuffers, ///< .wopt
 };
 
 llvm::StringRef formatName(FileFormat F);
@@ -33,7 +33,14 @@ FileFormat detectFormat(llvm::ArrayRef<uint8_t> Bytes);
 llvm::Expected<std::unique_ptr<Checkpoint>> importFile(llvm::StringRef Path);
 
 /// Export formats; Summary and Manifest are views, not checkpoints.
-enum class EmitKind { Text, Torch, Safetensors, FlatBuffers, Summary, Manifest };
+enum class EmitKind {
+  Text,
+  Torch,
+  Safetensors,
+  FlatBuffers,
+  Summary,
+  Manifest
+};
 std::optional<EmitKind> parseEmitKind(llvm::StringRef Name);
 /// From the extension of Path (.pth/.pt/.bin -> Torch, .wir -> Text, ...).
 std::optional<EmitKind> emitKindForPath(llvm::StringRef Path);
