@@ -87,6 +87,7 @@ private:
   llvm::Error readChunk(int SrcFD, uint64_t Offset, uint64_t Size);
   llvm::Error copyChunk(int SrcFD, uint64_t Offset, uint64_t Size);
   llvm::Error kernelCopy(int SrcFD, uint64_t Offset, uint64_t Size);
+  llvm::Error copyWithParallelCRC(int SrcFD, uint64_t Offset, uint64_t Size);
   /// Accounts for Size bytes of record data; Data (Size bytes, or empty
   /// when no CRC is computed) feeds the CRC.
   void noteData(llvm::ArrayRef<uint8_t> Data, uint64_t Size);
