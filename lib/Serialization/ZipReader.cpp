@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "wopt/Serialization/ZipReader.h"
+#include "ZipFormat.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -24,16 +25,7 @@ using namespace llvm;
 namespace wopt {
 namespace {
 
-constexpr uint32_t LocalHeaderSig = 0x04034b50;
-constexpr uint32_t CentralHeaderSig = 0x02014b50;
-constexpr uint32_t EndSig = 0x06054b50;
-constexpr uint32_t Zip64EndSig = 0x06064b50;
-constexpr uint32_t Zip64LocatorSig = 0x07064b50;
-constexpr uint64_t LocalHeaderSize = 30;
-constexpr uint64_t CentralHeaderSize = 46;
-constexpr uint64_t EndSize = 22;
-constexpr uint64_t Zip64EndSize = 56;
-constexpr uint64_t Zip64LocatorSize = 20;
+using namespace zip;
 
 uint16_t rd16(ArrayRef<uint8_t> B, uint64_t At) {
   return support::endian::read16le(B.data() + At);

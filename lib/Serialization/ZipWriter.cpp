@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "wopt/Serialization/ZipWriter.h"
+#include "ZipFormat.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CRC.h"
 #include "llvm/Support/Endian.h"
@@ -26,16 +27,10 @@ using namespace llvm;
 namespace wopt {
 
 namespace {
-constexpr uint32_t LocalHeaderSig = 0x04034b50;
-constexpr uint32_t CentralHeaderSig = 0x02014b50;
-constexpr uint32_t DataDescriptorSig = 0x08074b50;
-constexpr uint32_t Zip64EndSig = 0x06064b50;
-constexpr uint32_t Zip64LocatorSig = 0x07064b50;
-constexpr uint32_t EndSig = 0x06054b50;
+using namespace zip;
 constexpr uint64_t Max32 = 0xFFFFFFFFu;
 constexpr uint16_t FlagDescriptorUTF8 = 0x0808;
 constexpr uint16_t FlagUTF8 = 0x0800;
-constexpr size_t LocalHeaderSize = 30;
 constexpr size_t BufferCapacity = 1 << 20;
 /// Bytes of the input read, CRCed and written at once: the resident set
 /// grows by at most this much while a storage streams. 1 MiB stays in L2
