@@ -146,14 +146,16 @@ void addLeftoverHints(ArrayRef<const Finding *> UFs,
     Lost += !Cov.Unexpected[I] && UFs[I]->isError();
   if (Lost)
     Hints.push_back(
-        {"prune-unexpected", "prune-unexpected=true",
+        {"prune-unexpected",
+         "prune-unexpected=true",
          std::to_string(Lost) +
              (Lost == 1 ? " unexpected key has" : " unexpected keys have") +
              " no counterpart in the manifest; drop " +
              (Lost == 1 ? "it" : "them") +
              " with prune-unexpected=true, or keep " +
              (Lost == 1 ? "it" : "them") + " with allow-unexpected=GLOB",
-         Lost});
+         Lost,
+         {}});
 
   std::vector<const Finding *> Alone;
   for (size_t I = 0; I < MFs.size(); ++I)
@@ -171,12 +173,14 @@ void addLeftoverHints(ArrayRef<const Finding *> UFs,
     List += ",...";
   unsigned N = Alone.size();
   Hints.push_back(
-      {"allow-missing", "allow-missing=" + List,
+      {"allow-missing",
+       "allow-missing=" + List,
        std::to_string(N) +
            (N == 1 ? " missing key matches" : " missing keys match") +
            " nothing in the checkpoint; if the model initialises " +
            (N == 1 ? "it" : "them") + " itself, add allow-missing=" + List,
-       0});
+       0,
+       {}});
 }
 
 } // namespace

@@ -111,7 +111,7 @@ uint64_t PickleReader::readLE(unsigned N) {
 Expected<StringRef> PickleReader::readBytes(uint64_t N, uint64_t At,
                                             StringRef What) {
   if (Error Err = need(N, At, What))
-    return std::move(Err);
+    return Err;
   StringRef S(reinterpret_cast<const char *>(Data.data() + Pos), N);
   Pos += N;
   return S;
@@ -163,7 +163,7 @@ Expected<PickleReader::Item> PickleReader::pop(uint64_t At) {
                                    : "stack underflow (below a MARK)");
   Item I = std::move(Stack.back());
   Stack.pop_back();
-  return std::move(I);
+  return I;
 }
 
 Expected<PickleReader::Item *> PickleReader::top(uint64_t At) {
@@ -182,7 +182,7 @@ Expected<std::vector<PickleReader::Item>> PickleReader::popMark(uint64_t At) {
   std::vector<Item> Items(std::make_move_iterator(Stack.begin() + M),
                           std::make_move_iterator(Stack.end()));
   Stack.resize(M);
-  return std::move(Items);
+  return Items;
 }
 
 Error PickleReader::grow(Item &Parent, uint32_t ChildHeight, uint64_t At) {
@@ -207,7 +207,7 @@ Expected<PickleReader::Item> PickleReader::cloneItem(const Item &I,
         At,
         formatv("more than {0} values (limit)", Limits.MaxValueNodes).str());
   if (Error Err = countNodes(N, At))
-    return std::move(Err);
+    return Err;
   return Item{I.V->clone(), H};
 }
 
@@ -232,7 +232,7 @@ Expected<ValuePtr> PickleReader::read() {
     uint64_t At = Pos;
     uint8_t Op = Data[Pos++];
     if (Error Err = step(Op, At, Done))
-      return std::move(Err);
+      return Err;
   }
   ValuePtr Result = std::move(Stack.back().V);
   Stack.clear();
@@ -503,7 +503,7 @@ Error PickleReader::stepContainer(uint8_t Op, uint64_t At, bool &Handled) {
         return E.takeError();
       Items[I] = std::move(*E);
     }
-    return std::move(Items);
+    return Items;
   };
   switch (static_cast<PickleOp>(Op)) {
   case PickleOp::EMPTY_LIST:

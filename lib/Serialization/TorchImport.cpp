@@ -488,7 +488,7 @@ Expected<std::unique_ptr<Checkpoint>> TorchImporter::importZip() {
                        "reads torch.save files (save the model's "
                        "state_dict() with torch.save)");
   if (Error Err = Zip->checkStored(File))
-    return std::move(Err);
+    return Err;
   const ZipEntry *Pkl = Zip->find("data.pkl");
   if (!Pkl)
     return fail(formatv("{0}: zip: no record '{1}/data.pkl'; not a torch.save "
@@ -524,8 +524,8 @@ Expected<std::unique_ptr<Checkpoint>> TorchImporter::importZip() {
     return Root.takeError();
   C->setRoot(std::move(*Root));
   if (Error Err = finish(*C))
-    return std::move(Err);
-  return std::move(C);
+    return Err;
+  return C;
 }
 
 //===----------------------------------------------------------------------===//
@@ -567,15 +567,15 @@ Expected<std::unique_ptr<Checkpoint>> TorchImporter::importLegacy() {
   if (!Keys)
     return Keys.takeError();
   if (Error Err = readLegacyStorages(R.position(), **Keys))
-    return std::move(Err);
+    return Err;
 
   auto C = std::make_unique<Checkpoint>();
   C->Format = "torch-legacy";
   C->FormatVersion = "1001";
   C->setRoot(std::move(*Root));
   if (Error Err = finish(*C))
-    return std::move(Err);
-  return std::move(C);
+    return Err;
+  return C;
 }
 
 /// After the key list, each storage is an int64 LE element count and its

@@ -375,11 +375,11 @@ Expected<ZipArchive> ZipArchive::open(ArrayRef<uint8_t> Bytes,
   A.Bytes = Bytes;
   A.Zip64 = Dir->Zip64;
   if (Error Err = P.readEntries(*Dir, A.Entries))
-    return std::move(Err);
+    return Err;
   if (A.Entries.empty())
     return P.fail("archive has no entries");
   if (Error Err = P.checkOverlaps(A.Entries, *Dir))
-    return std::move(Err);
+    return Err;
 
   // The folder of the first record names them all; records outside it are
   // not torch's and are ignored, as torch ignores them.
@@ -395,7 +395,7 @@ Expected<ZipArchive> ZipArchive::open(ArrayRef<uint8_t> Bytes,
     if (!A.ByRecord.try_emplace(Name, I).second)
       return P.fail("duplicate entry '" + A.Entries[I].Name + "'");
   }
-  return std::move(A);
+  return A;
 }
 
 Error ZipArchive::checkStored(StringRef FileName) const {
