@@ -2,6 +2,7 @@
 #include "AtomicOutput.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Signals.h"
 #include <cerrno>
 #include <unistd.h>
 
@@ -22,20 +23,27 @@ Expected<std::unique_ptr<AtomicOutput>> AtomicOutput::create(StringRef Path) {
     Out->Dest = "<stdout>";
     return Out;
   }
-  if (std::error_code EC = sys::fs::createUniqueFile(
-          Twine(Path) + ".tmp-%%%%%%", Out->FD, Out->TempPath))
-    return createStringError(EC, Path +
-                                     ": cannot create a temporary file "
-                                     "next to it: " +
-                                     EC.message());
+  SmallString<256> Dir(sys::path::parent_path(Path));
+  if (Dir.empty())
+    Dir = ".";
+  SmallString<256> Model(Dir);
+  sys::path::append(Model, "." + sys::path::filename(Path) + ".tmp-%%%%%%");
+  if (std::error_code EC =
+          sys::fs::createUniqueFile(Model, Out->FD, Out->TempPath))
+    return createStringError(EC, "cannot create '%s' in '%s': %s",
+                             Path.str().c_str(), Dir.c_str(),
+                             EC.message().c_str());
+  sys::RemoveFileOnSignal(Out->TempPath);
   return Out;
 }
 
 AtomicOutput::~AtomicOutput() {
   if (FD >= 0 && FD != STDOUT_FILENO)
     ::close(FD);
-  if (!Committed && !TempPath.empty())
+  if (!Committed && !TempPath.empty()) {
     sys::fs::remove(TempPath);
+    sys::DontRemoveFileOnSignal(TempPath);
+  }
 }
 
 Error AtomicOutput::fail(const Twine &What, std::error_code EC) {
@@ -186,6 +194,7 @@ Error AtomicOutput::commit() {
                 std::error_code(errno, std::generic_category()));
   if (std::error_code EC = sys::fs::rename(TempPath, Dest))
     return fail("cannot rename the temporary file into place", EC);
+  sys::DontRemoveFileOnSignal(TempPath);
   Committed = true;
   return Error::success();
 }

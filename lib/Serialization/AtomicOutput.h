@@ -27,14 +27,18 @@ namespace detail {
 
 class AtomicOutput {
 public:
-  /// Creates "<Path>.tmp-XXXXXX" in the destination folder. "-" writes to
-  /// stdout directly (nothing to rename, so not atomic).
+  /// Creates ".<name>.tmp-XXXXXX" in the destination folder, removed on any
+  /// failure and on a signal. "-" writes to stdout directly (nothing to
+  /// rename, so not atomic).
   static llvm::Expected<std::unique_ptr<AtomicOutput>>
   create(llvm::StringRef Path);
   ~AtomicOutput();
   AtomicOutput(const AtomicOutput &) = delete;
   AtomicOutput &operator=(const AtomicOutput &) = delete;
 
+  /// The descriptor, for writers that stream on their own (the torch zip
+  /// writer); they must not mix that with this class's buffered writes.
+  int fd() const { return FD; }
   /// Bytes written so far.
   uint64_t position() const { return Pos; }
   llvm::Error write(llvm::ArrayRef<uint8_t> Bytes);

@@ -8,16 +8,14 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "AtomicOutput.h"
 #include "wopt/Serialization/PickleWriter.h"
 #include "wopt/Serialization/Torch.h"
 #include "wopt/Serialization/ZipWriter.h"
 #include "llvm/ADT/DenseMap.h"
-#include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringExtras.h"
-#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/Path.h"
-#include "llvm/Support/Signals.h"
 #include "llvm/Support/WithColor.h"
 #include <algorithm>
 #include <unistd.h>
@@ -293,42 +291,15 @@ uint64_t totalBytes(ArrayRef<StorageRecord> Records) {
   return N;
 }
 
-/// Writes into a temporary file beside Path and renames it over Path; the
-/// temporary file is removed on any failure (and on a signal).
+/// Writes through Write into a temporary file beside Path that is renamed
+/// over Path only when everything was written.
 Error writeAtomically(StringRef Path, function_ref<Error(int FD)> Write) {
-  SmallString<256> Dir(sys::path::parent_path(Path));
-  if (Dir.empty())
-    Dir = ".";
-  SmallString<256> Model(Dir);
-  sys::path::append(Model, "." + sys::path::filename(Path) + ".tmp-%%%%%%");
-  int FD = -1;
-  SmallString<256> Tmp;
-  if (std::error_code EC = sys::fs::createUniqueFile(Model, FD, Tmp))
-    return createStringError(EC, "cannot create '%s' in '%s': %s",
-                             Path.str().c_str(), Dir.c_str(),
-                             EC.message().c_str());
-  sys::RemoveFileOnSignal(Tmp);
-  auto Fail = [&](Error E) {
-    if (FD >= 0)
-      ::close(FD);
-    sys::fs::remove(Tmp);
-    sys::DontRemoveFileOnSignal(Tmp);
-    return E;
-  };
-  if (Error E = Write(FD))
-    return Fail(std::move(E));
-  int Closing = FD;
-  FD = -1;
-  if (::close(Closing) != 0)
-    return Fail(
-        createStringError(std::error_code(errno, std::generic_category()),
-                          "cannot write '%s'", Tmp.c_str()));
-  if (std::error_code EC = sys::fs::rename(Tmp, Path))
-    return Fail(createStringError(EC, "cannot rename '%s' to '%s': %s",
-                                  Tmp.c_str(), Path.str().c_str(),
-                                  EC.message().c_str()));
-  sys::DontRemoveFileOnSignal(Tmp);
-  return Error::success();
+  auto Out = detail::AtomicOutput::create(Path);
+  if (!Out)
+    return Out.takeError();
+  if (Error E = Write((*Out)->fd()))
+    return E; // the destructor removes the temporary file
+  return (*Out)->commit();
 }
 
 } // namespace
