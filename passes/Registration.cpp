@@ -6,7 +6,7 @@ using namespace wopt;
 void wopt::registerAllPasses(PassRegistry &R) {
 #define WOPT_PASS(ARG, NAME, SUMMARY)                                          \
   R.registerPass({ARG, SUMMARY, &create##NAME##Pass});
-#include "Passes.def"
+#include "wopt/Passes/Passes.def"
 }
 
 void wopt::registerAllPipelines(PassRegistry &R) {

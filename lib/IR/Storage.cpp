@@ -3,6 +3,7 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Process.h"
 #include <cassert>
+#include <cstring>
 #include <unistd.h>
 
 using namespace wopt;
@@ -92,6 +93,18 @@ std::shared_ptr<Storage> Storage::elided(std::string Key, DType ElemType,
   return S;
 }
 
+std::shared_ptr<Storage> Storage::computed(std::string Key, DType ElemType,
+                                           uint64_t NumBytes,
+                                           Producer Produce) {
+  std::shared_ptr<Storage> S(new Storage());
+  S->Key = std::move(Key);
+  S->ElemType = ElemType;
+  S->NumBytes = NumBytes;
+  S->Kind = DataKind::Computed;
+  S->Produce = std::move(Produce);
+  return S;
+}
+
 ArrayRef<uint8_t> Storage::bytes() const {
   switch (Kind) {
   case DataKind::Elided:
@@ -100,6 +113,33 @@ ArrayRef<uint8_t> Storage::bytes() const {
     return Owned;
   case DataKind::Mapped:
     return Source->bytes().slice(SourceOffset, NumBytes);
+  case DataKind::Computed:
+    std::call_once(Materialized, [this] {
+      Cache.resize(NumBytes);
+      // A producer fails only on a bug or an I/O error of its own source;
+      // bytes() has no error channel, so that is fatal here.
+      if (Error E = Produce(0, Cache))
+        report_fatal_error(std::move(E));
+    });
+    return Cache;
+  }
+  llvm_unreachable("bad storage kind");
+}
+
+Error Storage::read(uint64_t Offset, MutableArrayRef<uint8_t> Out) const {
+  assert(Offset <= NumBytes && Out.size() <= NumBytes - Offset &&
+         "read past the end of a storage");
+  switch (Kind) {
+  case DataKind::Elided:
+    return createStringError(inconvertibleErrorCode(),
+                             "storage '" + Key + "' has no data (elided)");
+  case DataKind::Computed:
+    return Produce(Offset, Out);
+  case DataKind::Owned:
+  case DataKind::Mapped:
+    if (!Out.empty())
+      std::memcpy(Out.data(), bytes().data() + Offset, Out.size());
+    return Error::success();
   }
   llvm_unreachable("bad storage kind");
 }
@@ -108,6 +148,7 @@ void Storage::setOwnedBytes(std::vector<uint8_t> Bytes) {
   Owned = std::move(Bytes);
   NumBytes = Owned.size();
   Kind = DataKind::Owned;
+  Produce = nullptr;
   Source.reset();
   SourceOffset = 0;
 }

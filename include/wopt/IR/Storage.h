@@ -2,7 +2,9 @@
 //
 // A Storage is the byte buffer behind one or more tensors. Imported storages
 // are slices of a read-only mapping of the input file (zero copy); a pass that
-// changes data gives the storage bytes it owns; a storage parsed from text
+// changes data gives the storage bytes it owns; a computed storage produces
+// its bytes on demand from other storages (a cast), so an exporter can
+// stream them without holding the whole result; a storage parsed from text
 // with its data elided has no bytes at all.
 //
 //===----------------------------------------------------------------------===//
@@ -13,7 +15,9 @@
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/Support/Error.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -48,7 +52,11 @@ private:
 
 class Storage {
 public:
-  enum class DataKind { Elided, Mapped, Owned };
+  enum class DataKind { Elided, Mapped, Owned, Computed };
+
+  /// Fills Out with the storage's bytes [Offset, Offset + Out.size()).
+  using Producer = std::function<llvm::Error(
+      uint64_t Offset, llvm::MutableArrayRef<uint8_t> Out)>;
 
   /// Bytes [Offset, Offset + NumBytes) of Source. The caller has checked the
   /// range (asserted here).
@@ -59,6 +67,11 @@ public:
                                         std::vector<uint8_t> Bytes);
   static std::shared_ptr<Storage> elided(std::string Key, DType ElemType,
                                          uint64_t NumBytes);
+  /// NumBytes produced on demand by Produce (which keeps alive whatever it
+  /// reads from).
+  static std::shared_ptr<Storage> computed(std::string Key, DType ElemType,
+                                           uint64_t NumBytes,
+                                           Producer Produce);
 
   /// The key the file gave it ("0", "1", ...); exporters may renumber.
   const std::string &key() const { return Key; }
@@ -70,8 +83,13 @@ public:
   uint64_t numBytes() const { return NumBytes; }
   DataKind kind() const { return Kind; }
   bool hasData() const { return Kind != DataKind::Elided; }
-  /// The bytes (empty when elided). Touching them faults mapped pages in.
+  /// The bytes (empty when elided). Touching them faults mapped pages in; a
+  /// computed storage is materialised (once) into memory: exporters should
+  /// stream it with read() instead.
   llvm::ArrayRef<uint8_t> bytes() const;
+  /// Copies bytes [Offset, Offset + Out.size()) into Out, for every kind but
+  /// Elided (an error). The range must lie inside the storage (asserted).
+  llvm::Error read(uint64_t Offset, llvm::MutableArrayRef<uint8_t> Out) const;
   /// For mapped storages: the file and the byte offset in it.
   const std::shared_ptr<SourceFile> &source() const { return Source; }
   uint64_t sourceOffset() const { return SourceOffset; }
@@ -87,6 +105,10 @@ private:
   std::shared_ptr<SourceFile> Source;
   uint64_t SourceOffset = 0;
   std::vector<uint8_t> Owned;
+  Producer Produce;
+  /// bytes() of a computed storage: filled on first use.
+  mutable std::once_flag Materialized;
+  mutable std::vector<uint8_t> Cache;
 };
 
 using StorageRef = std::shared_ptr<Storage>;

@@ -8,9 +8,9 @@ namespace wopt {
 
 #define WOPT_PASS(ARG, NAME, SUMMARY)                                          \
   std::unique_ptr<Pass> create##NAME##Pass(const PassInfo &Info);
-#include "Passes.def"
+#include "wopt/Passes/Passes.def"
 
-/// Adds every pass of passes/Passes.def to R.
+/// Adds every pass of wopt/Passes/Passes.def to R.
 void registerAllPasses(PassRegistry &R);
 /// Adds every pipeline of passes/Pipelines.def to R.
 void registerAllPipelines(PassRegistry &R);
