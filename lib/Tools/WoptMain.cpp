@@ -12,6 +12,7 @@
 #include "wopt/Manifest/Manifest.h"
 #include "wopt/Pass/PassManager.h"
 #include "wopt/Serialization/FlatBuffers.h"
+#include "wopt/Serialization/Output.h"
 #include "wopt/Serialization/Safetensors.h"
 #include "wopt/Serialization/Serialization.h"
 #include "wopt/Serialization/Torch.h"
@@ -20,6 +21,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
+#include <csignal>
 #include <functional>
 
 using namespace wopt;
@@ -497,7 +499,7 @@ Error Driver::emit(const Checkpoint &C) const {
   default:
     break;
   }
-  return llvm::writeToOutput(outputPath(Opts), [&](llvm::raw_ostream &OS) {
+  return writeOutputFile(outputPath(Opts), [&](llvm::raw_ostream &OS) {
     return emitToStream(C, OS);
   });
 }
@@ -565,11 +567,10 @@ int Driver::runSplit() const {
   // A file is only written when every part succeeded; stdout shows what did.
   if (Code && Opts.Output && *Opts.Output != "-")
     return Code;
-  if (Error Err =
-          llvm::writeToOutput(outputPath(Opts), [&](llvm::raw_ostream &OS) {
-            OS << Output;
-            return Error::success();
-          }))
+  if (Error Err = writeOutputFile(outputPath(Opts), [&](llvm::raw_ostream &OS) {
+        OS << Output;
+        return Error::success();
+      }))
     Code = std::max(Code, reportError(Opts.Input, std::move(Err)));
   return Code;
 }
@@ -655,6 +656,13 @@ int wopt::woptMain(int Argc, char **Argv, const PassRegistry &Registry) {
   Expected<EmitKind> Kind = checkUsage(Opts, Registry);
   if (!Kind)
     return reportError("", Kind.takeError());
+  // Before any work: a directory, an unwritable place or the input itself
+  // as the output costs no import and no export.
+  if (Error Err = checkOutputPath(outputPath(Opts), Opts.Input))
+    return reportError("", std::move(Err));
+  // Past `ulimit -f`, write() then fails with EFBIG (a clean error, no
+  // partial file) instead of SIGXFSZ killing the process.
+  std::signal(SIGXFSZ, SIG_IGN);
 
   Driver D(Opts, Registry, *Kind);
   if (Opts.SplitInputFile)
