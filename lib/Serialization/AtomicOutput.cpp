@@ -106,6 +106,16 @@ Error AtomicOutput::keepModeAndOwner() {
   return Error::success();
 }
 
+Error AtomicOutput::nameOutput(Error E) const {
+  return handleErrors(
+      std::move(E), [&](std::unique_ptr<ErrorInfoBase> Info) -> Error {
+        std::error_code EC = Info->convertToErrorCode();
+        if (EC.category() != std::generic_category())
+          return Error(std::move(Info));
+        return createStringError(EC, Dest + ": " + Info->message());
+      });
+}
+
 AtomicOutput::~AtomicOutput() {
   // Closing an unlinked O_TMPFILE is all it takes to drop it.
   if (FD >= 0 && Target.TheKind != OutputTarget::Kind::Stdout)

@@ -82,6 +82,9 @@ public:
   /// buffered writes.
   llvm::Error writeStorageRange(const Storage &S, uint64_t Offset,
                                 uint64_t Size);
+  /// An error of a writer that streamed to fd() on its own: an I/O error
+  /// (an errno) gets the output's name in front, as this class's own do.
+  llvm::Error nameOutput(llvm::Error E) const;
   /// Flushes; a file output is then linked in place of the destination,
   /// a direct one closed.
   llvm::Error commit();

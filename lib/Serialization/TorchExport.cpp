@@ -299,7 +299,7 @@ Error writeAtomically(StringRef Path, function_ref<Error(int FD)> Write) {
   if (!Out)
     return Out.takeError();
   if (Error E = Write((*Out)->fd()))
-    return E; // the destructor removes the temporary file
+    return (*Out)->nameOutput(std::move(E)); // the destructor drops the file
   return (*Out)->commit();
 }
 

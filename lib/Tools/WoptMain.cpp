@@ -398,6 +398,16 @@ int reportError(StringRef Input, Error E) {
   return Code;
 }
 
+/// Prints an error of writing the output and returns 2. One that names the
+/// output (a full disk, a device that refuses) is about the output, not
+/// the input: the input is then not put in front.
+int reportOutputError(StringRef Input, StringRef Output, Error E) {
+  std::string Msg = llvm::toString(std::move(E));
+  StringRef Shown = Output == "-" ? StringRef("<stdout>") : Output;
+  printDiag("error", StringRef(Msg).starts_with(Shown) ? "" : Input, Msg);
+  return 2;
+}
+
 DiagnosticHandler makeDiagnosticHandler(StringRef Input, bool Remarks) {
   std::string In = Input.str();
   return [In, Remarks](const Diagnostic &D) {
@@ -571,7 +581,8 @@ int Driver::runSplit() const {
         OS << Output;
         return Error::success();
       }))
-    Code = std::max(Code, reportError(Opts.Input, std::move(Err)));
+    Code = std::max(Code, reportOutputError(Opts.Input, outputPath(Opts),
+                                            std::move(Err)));
   return Code;
 }
 
@@ -673,6 +684,6 @@ int wopt::woptMain(int Argc, char **Argv, const PassRegistry &Registry) {
   if (Error Err = D.process(**C))
     return reportError(Opts.Input, std::move(Err));
   if (Error Err = D.emit(**C))
-    return reportError(Opts.Input, std::move(Err));
+    return reportOutputError(Opts.Input, outputPath(Opts), std::move(Err));
   return 0;
 }
