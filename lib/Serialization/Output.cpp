@@ -147,7 +147,8 @@ Expected<OutputTarget> wopt::detail::resolveOutput(StringRef Path) {
                                "file)");
     struct stat L;
     if (::lstat(Cur.c_str(), &L) != 0) {
-      if (errno != ENOENT)
+      // ENOTDIR: a parent is a file, which newFile says.
+      if (errno != ENOENT && errno != ENOTDIR)
         return outputError(Path, "cannot stat '" + Cur + "'", errno);
       // New, possibly at the end of a dangling link: created there.
       if (Error E = newFile(T, Cur))
