@@ -9,8 +9,10 @@
 # corpus (WORK/corpus/<target>), anything that failed
 # (WORK/findings/<target>/) and the logs. No TARGET: every target.
 # Environment: FUZZ_TIME seconds per target (default 60), or FUZZ_RUNS
-# executions per target (overrides FUZZ_TIME);
-# FUZZ_FLAGS extra libFuzzer flags (e.g. -jobs=2 -workers=2).
+# executions per target (overrides FUZZ_TIME); FUZZ_KEEP_GOING=1 runs
+# libFuzzer in fork mode, which records every crash, timeout or OOM and
+# goes on (a long run should not stop at a known open bug); FUZZ_FLAGS
+# extra libFuzzer flags.
 set -euo pipefail
 [ $# -ge 3 ] || { sed -n '2,13p' "$0" >&2; exit 2; }
 BIN=$1 SEEDS=$2 WORK=$3
@@ -24,6 +26,9 @@ fi
 # The limits are what a finding is: a crash or sanitizer report, an input
 # that takes more than 10 s, or more than 2 GiB.
 LIMITS=(-timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 -print_final_stats=1)
+if [ -n "${FUZZ_KEEP_GOING:-}" ]; then
+  LIMITS+=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
+fi
 if [ -n "${FUZZ_RUNS:-}" ]; then
   BUDGET=(-runs="$FUZZ_RUNS")
 else
@@ -47,6 +52,8 @@ for t in "${TARGETS[@]}"; do
   rc=$?
   set -e
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  # Fork mode prints no final stats: its last "#N: cov: ..." line has them.
+  [ -n "$execs" ] || execs=$(sed -n 's/^#\([0-9]*\): cov:.*/\1/p' "$log" | tail -1)
   cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)
   found=$(find "$WORK/findings/$t" -type f | wc -l)
   printf '%-12s execs %-10s %-22s corpus %-6s findings %s%s\n' "$t" "${execs:-?}" \
