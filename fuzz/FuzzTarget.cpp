@@ -2,6 +2,7 @@
 #include "FuzzTarget.h"
 #include "wopt/IR/TextIR.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
@@ -58,6 +59,40 @@ std::string scratchPath(StringRef Ext) {
 }
 
 void removeScratch(const std::string &Path) { sys::fs::remove(Path); }
+
+bool skipKnownIssues() {
+  static const bool Skip = [] {
+    const char *E = std::getenv("WOPT_FUZZ_SKIP_KNOWN");
+    return E && StringRef(E) == "1";
+  }();
+  return Skip;
+}
+
+/// True when Pred holds for V or anything below it (depth bounded by the
+/// readers' nesting limit).
+static bool anyValue(const Value &V, function_ref<bool(const Value &)> Pred) {
+  if (Pred(V))
+    return true;
+  bool Found = false;
+  forEachChild(V, [&](const Value &C) { Found = Found || anyValue(C, Pred); });
+  return Found;
+}
+
+bool hasUnpicklableText(const Value &V) {
+  return anyValue(V, [](const Value &X) {
+    if (const auto *S = dyn_cast<StringValue>(&X))
+      return S->kind() == Value::Kind::Str && !json::isUTF8(S->value());
+    if (const auto *O = dyn_cast<OpaqueValue>(&X))
+      return StringRef(O->module()).find_first_of("\n\r ") != StringRef::npos ||
+             StringRef(O->name()).find_first_of("\n\r ") != StringRef::npos ||
+             !json::isUTF8(O->module()) || !json::isUTF8(O->name());
+    return false;
+  });
+}
+
+bool hasOpaque(const Value &V) {
+  return anyValue(V, [](const Value &X) { return isa<OpaqueValue>(X); });
+}
 
 void expectCleanError(Error E) {
   std::string Msg = toString(std::move(E));

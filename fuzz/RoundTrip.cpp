@@ -47,6 +47,9 @@ const Exporter Exporters[] = {
 /// One export and its reading back; compares with Before when Same.
 void exportAndRead(StringRef Target, const Checkpoint &C, const Exporter &X,
                    bool Same, const std::string &Before) {
+  if (X.Kind == EmitKind::Torch && skipKnownIssues() &&
+      hasUnpicklableText(*C.root()))
+    return;
   std::string Path = scratchPath(X.Ext);
   if (Error E = X.Write(C, Path)) {
     // An exporter may refuse a value its format cannot hold; it must say
