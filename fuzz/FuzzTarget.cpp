@@ -1,6 +1,7 @@
 //===- FuzzTarget.cpp - What the fuzz targets share -----------------------===//
 #include "FuzzTarget.h"
 #include "wopt/IR/TextIR.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -86,6 +87,20 @@ bool hasUnpicklableText(const Value &V) {
       return StringRef(O->module()).find_first_of("\n\r ") != StringRef::npos ||
              StringRef(O->name()).find_first_of("\n\r ") != StringRef::npos ||
              !json::isUTF8(O->module()) || !json::isUTF8(O->name());
+    return false;
+  });
+}
+
+bool hasDuplicateKeys(const Value &V) {
+  return anyValue(V, [](const Value &X) {
+    const auto *D = dyn_cast<DictValue>(&X);
+    if (!D)
+      return false;
+    StringSet<> Seen;
+    for (const DictEntry &E : D->entries())
+      if (std::optional<StringRef> K = E.keyString())
+        if (!Seen.insert(*K).second)
+          return true;
     return false;
   });
 }

@@ -58,6 +58,10 @@ bool skipKnownIssues();
 /// BINUNICODE) or a global name with a newline or blank (which a GLOBAL
 /// opcode cannot spell).
 bool hasUnpicklableText(const Value &V);
+/// Issue 11: a dict that holds one str key twice (a .wopt can say so),
+/// which the safetensors and text exports write as files their readers
+/// refuse.
+bool hasDuplicateKeys(const Value &V);
 /// Issue 9: opaque objects, whose state, items and identity the pickle
 /// writer does not yet keep.
 bool hasOpaque(const Value &V);

@@ -47,8 +47,10 @@ const Exporter Exporters[] = {
 /// One export and its reading back; compares with Before when Same.
 void exportAndRead(StringRef Target, const Checkpoint &C, const Exporter &X,
                    bool Same, const std::string &Before) {
-  if (X.Kind == EmitKind::Torch && skipKnownIssues() &&
-      hasUnpicklableText(*C.root()))
+  if (skipKnownIssues() &&
+      ((X.Kind == EmitKind::Torch && hasUnpicklableText(*C.root())) ||
+       ((X.Kind == EmitKind::Safetensors || X.Kind == EmitKind::Text) &&
+        hasDuplicateKeys(*C.root()))))
     return;
   std::string Path = scratchPath(X.Ext);
   if (Error E = X.Write(C, Path)) {

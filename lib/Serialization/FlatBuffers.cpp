@@ -197,9 +197,13 @@ FlatbufferWriter::emitEntries(const std::vector<DictEntry> &Entries) {
 flatbuffers::Offset<fb::Provenance>
 FlatbufferWriter::emitProvenance(const Provenance &P) {
   std::vector<flatbuffers::Offset<fb::HistoryStep>> Steps;
-  for (const Provenance::Step &S : P.History)
-    Steps.push_back(fb::CreateHistoryStepDirect(
-        B, S.Pass.c_str(), S.From.c_str(), S.To.c_str(), S.Note.c_str()));
+  // CreateString(std::string), not the *Direct helpers' const char *: a
+  // name may hold NUL bytes.
+  for (const Provenance::Step &S : P.History) {
+    auto Pass = B.CreateString(S.Pass), From = B.CreateString(S.From),
+         To = B.CreateString(S.To), Note = B.CreateString(S.Note);
+    Steps.push_back(fb::CreateHistoryStep(B, Pass, From, To, Note));
+  }
   auto Keys = B.CreateVectorOfStrings(P.KeyPath);
   return fb::CreateProvenance(B, B.CreateString(P.File), Keys,
                               B.CreateString(P.StorageKey),
@@ -232,9 +236,10 @@ uint32_t FlatbufferWriter::emitOpaque(const OpaqueValue &O) {
   for (const ValuePtr &E : O.ListItems)
     List.push_back(emit(E.get()));
   std::vector<uint32_t> Dict = emitEntries(O.DictItems);
-  auto FO = fb::CreateOpaqueDirect(B, O.module().c_str(), O.name().c_str(),
-                                   toSchema(O.construct()), Args, Kwargs, State,
-                                   &List, &Dict);
+  auto Module = B.CreateString(O.module()), Name = B.CreateString(O.name());
+  auto ListVec = B.CreateVector(List), DictVec = B.CreateVector(Dict);
+  auto FO = fb::CreateOpaque(B, Module, Name, toSchema(O.construct()), Args,
+                             Kwargs, State, ListVec, DictVec);
   fb::NodeBuilder N(B);
   N.add_kind(fb::ValueKind::Opaque);
   N.add_opaque(FO);
@@ -287,9 +292,10 @@ void FlatbufferWriter::build(uint64_t DataStart, std::vector<Blob> &Blobs) {
       Blobs[I] = {At, S.numBytes()};
       At += S.numBytes();
     }
-    Entries.push_back(fb::CreateStorageEntryDirect(
-        B, S.key().c_str(), dtypeName(S.elementType()).data(), !S.hasData(),
-        Blobs[I].Offset, S.numBytes()));
+    auto Key = B.CreateString(S.key());
+    auto Type = B.CreateString(dtypeName(S.elementType()).str());
+    Entries.push_back(fb::CreateStorageEntry(B, Key, Type, !S.hasData(),
+                                             Blobs[I].Offset, S.numBytes()));
   }
   auto StorVec = B.CreateVector(Entries);
   emit(C.root().get());
