@@ -46,8 +46,7 @@ int main(int Argc, char **Argv) {
       auto Buf = MemoryBuffer::getFile(File, /*IsText=*/false,
                                        /*RequiresNullTerminator=*/false);
       if (!Buf) {
-        errs() << File << ": cannot read: " << Buf.getError().message()
-               << '\n';
+        errs() << File << ": cannot read: " << Buf.getError().message() << '\n';
         return 2;
       }
       // A copy of exactly Size bytes, as libFuzzer passes: reading past the

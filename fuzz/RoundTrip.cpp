@@ -65,10 +65,11 @@ void exportAndRead(StringRef Target, const Checkpoint &C, const Exporter &X,
   Expected<std::unique_ptr<Checkpoint>> Again = importFile(Path);
   removeScratch(Path);
   if (!Again)
-    propertyFailed(Target, std::string("the ") + X.Ext +
-                               " export does not read back: " +
-                               toString(Again.takeError()),
-                   Before);
+    propertyFailed(
+        Target,
+        std::string("the ") + X.Ext +
+            " export does not read back: " + toString(Again.takeError()),
+        Before);
   if (!Same)
     return;
   std::string After = printWithData(**Again);

@@ -22,8 +22,8 @@ int roundTrip(llvm::StringRef Target, const uint8_t *Data, size_t Size,
 
 /// The exports of roundTrip for a checkpoint already read (skipped when it
 /// is not small); Before is printWithData(C).
-void checkExports(llvm::StringRef Target, const Checkpoint &C,
-                  EmitKind Native, const std::string &Before);
+void checkExports(llvm::StringRef Target, const Checkpoint &C, EmitKind Native,
+                  const std::string &Before);
 
 } // namespace fuzz
 } // namespace wopt

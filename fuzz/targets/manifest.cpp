@@ -6,8 +6,8 @@
 // keys in the report slow (the fuzzer's -timeout catches that).
 //
 //===----------------------------------------------------------------------===//
-#include "FuzzTarget.h"
 #include "wopt/Manifest/Manifest.h"
+#include "FuzzTarget.h"
 #include "llvm/Support/raw_ostream.h"
 
 using namespace wopt;
@@ -70,13 +70,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *Data, size_t Size) {
   std::string Once = written(*M);
   Expected<Manifest> Again = parseManifest(Once, "written.json");
   if (!Again)
-    fuzz::propertyFailed("manifest", "the written manifest does not parse: " +
-                                         toString(Again.takeError()),
+    fuzz::propertyFailed("manifest",
+                         "the written manifest does not parse: " +
+                             toString(Again.takeError()),
                          Once);
   std::string Twice = written(*Again);
   if (Once != Twice)
-    fuzz::propertyFailed("manifest", "write -> parse -> write changed it",
-                         Once, Twice);
+    fuzz::propertyFailed("manifest", "write -> parse -> write changed it", Once,
+                         Twice);
   static const std::vector<CheckpointEntry> Entries = makeEntries();
   CompareOptions Opts;
   Opts.ManifestName = "fuzz.json";

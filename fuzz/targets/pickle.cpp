@@ -41,29 +41,29 @@ Expected<ValuePtr> readPickle(ArrayRef<uint8_t> Bytes,
                               StringMap<std::optional<uint64_t>> *Storages) {
   PickleReader R(Bytes, "fuzz.pkl", fuzzLimits());
   if (Storages)
-    R.setPersistentLoad([Storages](const ValuePtr &Pid,
-                                   uint64_t) -> Expected<ValuePtr> {
-      std::optional<uint64_t> Size;
-      std::string Key = "?";
-      auto *T = dyn_cast<SequenceValue>(Pid.get());
-      if (T && T->elements().size() >= 5) {
-        const auto &E = T->elements();
-        auto *Type = dyn_cast<OpaqueValue>(E[1].get());
-        auto *K = dyn_cast<StringValue>(E[2].get());
-        auto *N = dyn_cast<IntValue>(E[4].get());
-        std::optional<DType> DT =
-            Type ? (Type->name() == "UntypedStorage"
-                        ? std::optional<DType>(DType::UInt8)
-                        : dtypeFromStorageName(Type->name()))
-                 : std::nullopt;
-        if (K)
-          Key = K->value();
-        if (DT && N && N->value() >= 0 && N->value() <= (1 << 16))
-          Size = uint64_t(N->value()) * dtypeSize(*DT);
-      }
-      Storages->try_emplace(Key, Size);
-      return Pid;
-    });
+    R.setPersistentLoad(
+        [Storages](const ValuePtr &Pid, uint64_t) -> Expected<ValuePtr> {
+          std::optional<uint64_t> Size;
+          std::string Key = "?";
+          auto *T = dyn_cast<SequenceValue>(Pid.get());
+          if (T && T->elements().size() >= 5) {
+            const auto &E = T->elements();
+            auto *Type = dyn_cast<OpaqueValue>(E[1].get());
+            auto *K = dyn_cast<StringValue>(E[2].get());
+            auto *N = dyn_cast<IntValue>(E[4].get());
+            std::optional<DType> DT =
+                Type ? (Type->name() == "UntypedStorage"
+                            ? std::optional<DType>(DType::UInt8)
+                            : dtypeFromStorageName(Type->name()))
+                     : std::nullopt;
+            if (K)
+              Key = K->value();
+            if (DT && N && N->value() >= 0 && N->value() <= (1 << 16))
+              Size = uint64_t(N->value()) * dtypeSize(*DT);
+          }
+          Storages->try_emplace(Key, Size);
+          return Pid;
+        });
   return R.read();
 }
 
@@ -80,14 +80,13 @@ void plainRoundTrip(const ValuePtr &V) {
   PickleWriter W;
   fuzz::mustSucceed("pickle", "writing the value back", W.writeValue(*V));
   std::string Out = W.finish();
-  Expected<ValuePtr> Again = readPickle(
-      ArrayRef<uint8_t>(reinterpret_cast<const uint8_t *>(Out.data()),
-                        Out.size()),
-      nullptr);
+  Expected<ValuePtr> Again =
+      readPickle(ArrayRef<uint8_t>(
+                     reinterpret_cast<const uint8_t *>(Out.data()), Out.size()),
+                 nullptr);
   if (!Again)
-    fuzz::propertyFailed("pickle",
-                         "the writer's pickle does not read back: " +
-                             toString(Again.takeError()));
+    fuzz::propertyFailed("pickle", "the writer's pickle does not read back: " +
+                                       toString(Again.takeError()));
   std::string Before = printValue(V), After = printValue(*Again);
   if (Before != After)
     fuzz::propertyFailed("pickle", "read -> write -> read changed the value",

@@ -1,6 +1,6 @@
 //===- safetensors.cpp - Fuzz the safetensors import, and its round trip --===//
-#include "RoundTrip.h"
 #include "wopt/Serialization/Safetensors.h"
+#include "RoundTrip.h"
 
 using namespace wopt;
 using namespace llvm;

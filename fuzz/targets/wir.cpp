@@ -24,9 +24,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *Data, size_t Size) {
   Expected<std::unique_ptr<Checkpoint>> Again =
       parseCheckpoint(MemoryBufferRef(Printed, "printed.wir"));
   if (!Again)
-    fuzz::propertyFailed("wir", "the printed IR does not parse: " +
-                                    toString(Again.takeError()),
-                         Printed);
+    fuzz::propertyFailed(
+        "wir", "the printed IR does not parse: " + toString(Again.takeError()),
+        Printed);
   std::string Reprinted = fuzz::printWithData(**Again);
   if (Printed != Reprinted)
     fuzz::propertyFailed("wir", "print -> parse -> print is not the identity",

@@ -21,15 +21,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *Data, size_t Size) {
   }
   for (const ZipEntry &E : Z->entries()) {
     if (E.DataOffset > Size || E.Size > Size - E.DataOffset)
-      fuzz::propertyFailed("zip", "record '" + E.Name + "' lies outside the "
-                                  "file");
+      fuzz::propertyFailed("zip", "record '" + E.Name +
+                                      "' lies outside the "
+                                      "file");
     StringRef Name = E.Name;
     if (!Name.consume_front(Z->prefix()) || !Name.consume_front("/"))
       continue; // open() only promises that the first entry is under it
     const ZipEntry *Found = Z->find(Name);
     if (!Found)
-      fuzz::propertyFailed("zip", "record '" + E.Name + "' is listed but "
-                                  "find() misses it");
+      fuzz::propertyFailed("zip", "record '" + E.Name +
+                                      "' is listed but "
+                                      "find() misses it");
     ArrayRef<uint8_t> D = Z->data(*Found);
     if (!D.empty() && (D.data() < Data || D.end() > Data + Size))
       fuzz::propertyFailed("zip", "data() of '" + E.Name + "' is outside");

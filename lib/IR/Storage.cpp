@@ -1,8 +1,8 @@
 //===- Storage.cpp - Storages and mapped source files ---------------------===//
 #include "wopt/IR/Storage.h"
 #include "llvm/Support/FileSystem.h"
-#include "llvm/Support/Process.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
 #include <cassert>
 #include <cerrno>
 #include <cstdlib>
@@ -30,8 +30,7 @@ Expected<int> createSpoolFile(std::string &Dir) {
   if (FD >= 0)
     return FD;
   if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
-    return stdinError("cannot create a temporary file in '" + Dir + "'",
-                      errno);
+    return stdinError("cannot create a temporary file in '" + Dir + "'", errno);
   SmallString<256> Model(Dir), Name;
   sys::path::append(Model, "wopt-stdin-%%%%%%");
   if (std::error_code EC = sys::fs::createUniqueFile(Model, FD, Name))
@@ -64,8 +63,8 @@ Error spoolStdin(int FD, const std::string &Dir) {
   std::vector<char> Buf;
   while (true) {
     if (Splice) {
-      ssize_t N = ::splice(STDIN_FILENO, nullptr, FD, nullptr, Chunk,
-                           SPLICE_F_MOVE);
+      ssize_t N =
+          ::splice(STDIN_FILENO, nullptr, FD, nullptr, Chunk, SPLICE_F_MOVE);
       if (N > 0)
         continue;
       if (N == 0)

@@ -2,8 +2,8 @@
 #include "AtomicOutput.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
-#include "llvm/Support/raw_ostream.h"
 #include "llvm/Support/Signals.h"
+#include "llvm/Support/raw_ostream.h"
 #include <cerrno>
 #include <csignal>
 #include <fcntl.h>
@@ -40,8 +40,8 @@ Expected<std::unique_ptr<AtomicOutput>> AtomicOutput::create(StringRef Path) {
     return Out;
   case OutputTarget::Kind::Direct: {
     // A FIFO blocks here until it has a reader, as `cat > fifo` does.
-    int Flags = O_WRONLY | O_CLOEXEC | O_NOCTTY |
-                (Out->Target.Truncate ? O_TRUNC : 0);
+    int Flags =
+        O_WRONLY | O_CLOEXEC | O_NOCTTY | (Out->Target.Truncate ? O_TRUNC : 0);
     do
       Out->FD = ::open(Out->Target.File.c_str(), Flags);
     while (Out->FD < 0 && errno == EINTR);

@@ -581,8 +581,8 @@ int Driver::runSplit() const {
         OS << Output;
         return Error::success();
       }))
-    Code = std::max(Code, reportOutputError(Opts.Input, outputPath(Opts),
-                                            std::move(Err)));
+    Code = std::max(
+        Code, reportOutputError(Opts.Input, outputPath(Opts), std::move(Err)));
   return Code;
 }
 
