@@ -105,9 +105,6 @@ bool hasDuplicateKeys(const Value &V) {
   });
 }
 
-bool hasOpaque(const Value &V) {
-  return anyValue(V, [](const Value &X) { return isa<OpaqueValue>(X); });
-}
 
 void expectCleanError(Error E) {
   std::string Msg = toString(std::move(E));

@@ -54,18 +54,14 @@ void removeScratch(const std::string &Path);
 /// fuzz/run.sh), so that one known bug does not end it; a replay (make
 /// check) sees them all, and fuzz/regressions/KNOWN lists their inputs.
 bool skipKnownIssues();
-/// Issue 15: a string that is not UTF-8 (the torch export writes it as
-/// BINUNICODE) or a global name with a newline or blank (which a GLOBAL
-/// opcode cannot spell).
+/// Issue 15: a str that is not UTF-8, which a .wopt may hold and the text
+/// export then writes as a string its parser refuses, or a global name
+/// with a newline or blank.
 bool hasUnpicklableText(const Value &V);
 /// Issue 11: a dict that holds one str key twice (a .wopt can say so),
 /// which the safetensors and text exports write as files their readers
 /// refuse.
 bool hasDuplicateKeys(const Value &V);
-/// Issue 9: opaque objects, whose state, items and identity the pickle
-/// writer does not yet keep.
-bool hasOpaque(const Value &V);
-
 /// Consumes E. Readers refuse most fuzz inputs; only their messages' form
 /// is checked: one line (notes excepted), not empty.
 void expectCleanError(llvm::Error E);

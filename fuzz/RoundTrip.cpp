@@ -48,7 +48,8 @@ const Exporter Exporters[] = {
 void exportAndRead(StringRef Target, const Checkpoint &C, const Exporter &X,
                    bool Same, const std::string &Before) {
   if (skipKnownIssues() &&
-      ((X.Kind == EmitKind::Torch && hasUnpicklableText(*C.root())) ||
+      (((X.Kind == EmitKind::Torch || X.Kind == EmitKind::Text) &&
+        hasUnpicklableText(*C.root())) ||
        ((X.Kind == EmitKind::Safetensors || X.Kind == EmitKind::Text) &&
         hasDuplicateKeys(*C.root()))))
     return;

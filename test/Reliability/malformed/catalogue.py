@@ -377,7 +377,26 @@ pickle_case("append-to-int", "APPEND to an int", "data.pkl: APPEND to a value th
 pickle_case("setitem-on-list", "SETITEM on a list",
             "data.pkl: SETITEM on a value that is not a dict or object", P2 + b"]K\x01K\x02s.")
 pickle_case("global-empty-name", "GLOBAL with an empty name",
-            "data.pkl: global with an empty module or name", P2 + b"ctorch\n\n.")
+            "data.pkl: global name '' (module 'torch') is not a dotted Python identifier at byte 2",
+            P2 + b"ctorch\n\n.")
+pickle_case("global-digit-module", "GLOBAL of module '1abc'",
+            "data.pkl: global module name '1abc' is not a dotted Python identifier", P2 + b"c1abc\nfoo\n.")
+
+
+def S(s):  # SHORT_BINUNICODE
+    b = s.encode()
+    return b"\x8c" + bytes([len(b)]) + b
+
+
+pickle_case("global-blank-module", "STACK_GLOBAL of module 'os system' (a GLOBAL could not spell it)",
+            "data.pkl: global module name 'os system' is not a dotted Python identifier",
+            b"\x80\x04" + S("os system") + S("exec") + b"\x93.")
+pickle_case("global-newline-name", "STACK_GLOBAL of name 'print\\nx' (would inject another GLOBAL)",
+            "data.pkl: global name 'print\\nx' (module 'builtins') is not a dotted Python identifier",
+            b"\x80\x04" + S("builtins") + S("print\nx") + b"\x93.")
+pickle_case("global-empty-component", "STACK_GLOBAL of module 'a..b'",
+            "data.pkl: global module name 'a..b' is not a dotted Python identifier",
+            b"\x80\x04" + S("a..b") + S("c") + b"\x93.")
 pickle_case("stack-global-not-strings", "STACK_GLOBAL of two ints",
             "data.pkl: STACK_GLOBAL needs two strings", b"\x80\x04K\x01K\x02\x93.")
 pickle_case("newobj-ex-kwargs", "NEWOBJ_EX whose keyword arguments are a list",
