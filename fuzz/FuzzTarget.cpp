@@ -91,20 +91,34 @@ bool hasUnpicklableText(const Value &V) {
   });
 }
 
+/// The identity of a dict key of a scalar kind, for finding repeats; ""
+/// for kinds that are not compared (containers, tensors, objects).
+static std::string keyIdentity(const Value &K) {
+  if (const auto *S = dyn_cast<StringValue>(&K))
+    return (S->kind() == Value::Kind::Str ? "s:" : "b:") + S->value();
+  if (const auto *I = dyn_cast<IntValue>(&K))
+    return "i:" + std::to_string(I->value());
+  if (const auto *B = dyn_cast<BoolValue>(&K))
+    return B->value() ? "true" : "false";
+  if (const auto *F = dyn_cast<FloatValue>(&K))
+    return "f:" + std::to_string(F->value());
+  return isa<NoneValue>(K) ? "none" : "";
+}
+
 bool hasDuplicateKeys(const Value &V) {
   return anyValue(V, [](const Value &X) {
     const auto *D = dyn_cast<DictValue>(&X);
     if (!D)
       return false;
     StringSet<> Seen;
-    for (const DictEntry &E : D->entries())
-      if (std::optional<StringRef> K = E.keyString())
-        if (!Seen.insert(*K).second)
-          return true;
+    for (const DictEntry &E : D->entries()) {
+      std::string K = E.Key ? keyIdentity(*E.Key) : "";
+      if (!K.empty() && !Seen.insert(K).second)
+        return true;
+    }
     return false;
   });
 }
-
 
 void expectCleanError(Error E) {
   std::string Msg = toString(std::move(E));

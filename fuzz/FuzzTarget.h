@@ -58,7 +58,7 @@ bool skipKnownIssues();
 /// export then writes as a string its parser refuses, or a global name
 /// with a newline or blank.
 bool hasUnpicklableText(const Value &V);
-/// Issue 11: a dict that holds one str key twice (a .wopt can say so),
+/// Issue 11: a dict that holds one key twice (a .wopt can say so),
 /// which the safetensors and text exports write as files their readers
 /// refuse.
 bool hasDuplicateKeys(const Value &V);
