@@ -298,7 +298,6 @@ Error writeArchive(int FD, StringRef Prefix, StringRef Pickle,
                    std::vector<StorageRecord> Records, ProgressBar *Bar,
                    const TorchExportOptions &Opts) {
   ZipWriter Z(FD);
-  Z.setComputeCRC(Opts.ComputeCRC);
   if (Bar)
     Z.setProgress([Bar](uint64_t Done) { Bar->update(Done); });
   std::string P = (Prefix + "/").str();

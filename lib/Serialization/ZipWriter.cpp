@@ -144,7 +144,7 @@ Error ZipWriter::beginRecord(StringRef Name, uint64_t Size,
 }
 
 bool ZipWriter::needsCRC() const {
-  return ComputeCRC && !Entries.back().CRCKnown;
+  return !Entries.back().CRCKnown;
 }
 
 uint32_t ZipWriter::currentCRC() const {

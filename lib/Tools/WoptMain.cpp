@@ -43,7 +43,6 @@ struct DriverOptions {
   bool SplitInputFile = false;
   bool Remarks = false;
   bool DumpPipeline = false;
-  bool NoCRC = false;
   bool VerifyInputCRC = false;
   InstrumentationOptions Instr;
   bool Help = false;
@@ -100,10 +99,6 @@ std::vector<OptionSpec> buildOptionTable() {
          D.Emit = V.str();
          return Error::success();
        }},
-      {"no-crc", "", "Input and output",
-       "Write 0 as every record's CRC in a torch export and copy data "
-       "kernel-side (torch loads it; zipfile and unzip -t do not)",
-       Flag(&DriverOptions::NoCRC)},
       {"verify-input-crc", "", "Input and output",
        "Check the CRC-32 of every zip record whose data the output copies "
        "(otherwise it is reused unchecked); exit 2 naming a corrupt record",
@@ -496,7 +491,6 @@ Error Driver::emit(const Checkpoint &C) const {
   case EmitKind::Torch: {
     TorchExportOptions TO;
     TO.Progress = llvm::sys::Process::StandardErrIsDisplayed();
-    TO.ComputeCRC = !Opts.NoCRC;
     TO.VerifyInputCRC = Opts.VerifyInputCRC;
     return exportTorch(C, outputPath(Opts), TO);
   }

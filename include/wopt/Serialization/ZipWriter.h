@@ -54,7 +54,7 @@ public:
                           std::optional<uint32_t> KnownCRC = std::nullopt);
   llvm::Error writeData(llvm::ArrayRef<uint8_t> Data);
   /// Appends Size bytes of the file SrcFD starting at Offset. With a known
-  /// CRC (or none computed) the kernel copies them (copy_file_range);
+  /// CRC the kernel copies them (copy_file_range);
   /// otherwise they are pread in 1 MiB chunks into one buffer, CRCed and
   /// written from it, so the resident set stays small whatever the size.
   llvm::Error copyFromFile(int SrcFD, uint64_t Offset, uint64_t Size);
@@ -71,11 +71,6 @@ public:
   void setProgress(llvm::unique_function<void(uint64_t)> F) {
     Progress = std::move(F);
   }
-  /// False: every CRC field is written as 0, as torch >= 2.6 does with
-  /// torch.serialization.config.save.compute_crc32 = False. torch loads
-  /// such files (it does not check CRCs); Python's zipfile and unzip -t
-  /// reject them. Set before the first record.
-  void setComputeCRC(bool On) { ComputeCRC = On; }
   /// Bytes that went through copy_file_range (statistics, tests).
   uint64_t kernelCopiedBytes() const;
 
@@ -111,7 +106,6 @@ private:
   bool InRecord = false;
   uint64_t Remaining = 0;
   uint64_t DataWritten = 0;
-  bool ComputeCRC = true;
   std::unique_ptr<detail::RangeCopier> Copier;
   llvm::unique_function<void(uint64_t)> Progress;
 };
