@@ -218,7 +218,7 @@ def bench_size(size, args, cache):
     for r in range(args.runs):
         log("%s: round %d/%d" % (size, r + 1, args.runs))
         for name, task, cmd, out in rows:
-            samples[(name, task)].append(run_once(cmd, out, errfile))
+            samples[(name, task)].append(timed_run(res, name, task, cmd, out, errfile))
     res["contestants"] = summarize(rows, samples)
 
     # Cold rounds: the input comes from disk every time (not Python's: its
@@ -228,13 +228,24 @@ def bench_size(size, args, cache):
     for r in range(args.cold_runs):
         log("%s: cold round %d/%d" % (size, r + 1, args.cold_runs))
         for name, task, cmd, out in cold_rows:
-            cold[(name, task)].append(run_once(cmd, out, errfile, cold_input=inp))
+            cold[(name, task)].append(timed_run(res, name, task, cmd, out, errfile, inp))
     res["cold_runs"] = args.cold_runs
     res["cold"] = summarize(cold_rows, cold) if args.cold_runs else []
     for name, task, cmd, out in rows:
         if out and os.path.exists(out) and not args.keep_outputs:
             os.unlink(out)
     return res
+
+
+def timed_run(res, name, task, cmd, out, errfile, cold_input=None):
+    """run_once, keeping the stderr of a failed run (the next run overwrites it)."""
+    x = run_once(cmd, out, errfile, cold_input)
+    if x["rc"] != 0:
+        msg = "%s %s exited %d%s: %s\n%s" % (name, task, x["rc"], " (cold)" if cold_input else "",
+                                            " ".join(cmd), tail(errfile))
+        log("FAILED: " + msg)
+        res["failures"].append(msg)
+    return x
 
 
 def summarize(rows, samples):
