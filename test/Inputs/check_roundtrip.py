@@ -2,7 +2,7 @@
 """Checks that a checkpoint wopt exported equals the original, with torch.
 
 Usage: /usr/bin/python3 check_roundtrip.py ORIGINAL EXPORTED [--prefix P]
-           [--sample] [--no-crc]
+           [--sample]
 
 - Both files are loaded with torch.load. When ORIGINAL loads with
   weights_only=True, EXPORTED must too (wopt writes only allowlisted globals
@@ -14,8 +14,8 @@ Usage: /usr/bin/python3 check_roundtrip.py ORIGINAL EXPORTED [--prefix P]
   Parameter-ness, and every byte of the storage behind them; storage sharing
   must be the same on both sides (a bijection between storages).
 - The exported zip: record folder (P, default the file's stem), data.pkl
-  first, version last, data/ records 64-byte aligned, CRCs correct (zipfile
-  reads every record; --no-crc skips that), keys 0..n-1.
+  first, version last, data/ records 64-byte aligned, CRCs correct (zipfile's
+  testzip reads every record), keys 0..n-1.
 - --sample compares storages by sampled 1 MiB windows instead of every byte
   (for multi-GB files).
 
@@ -137,20 +137,7 @@ class Comparer:
             fail(path, f"{a!r} vs {b!r}")
 
 
-def read_record(path, z, name, crc):
-    """A stored record's bytes; without CRCs (all 0), zipfile would reject
-    them, so they are read at the offset the local header gives."""
-    if crc:
-        return z.read(name)
-    info = z.getinfo(name)
-    with open(path, "rb") as f:
-        f.seek(info.header_offset)
-        nl, el = struct.unpack("<HH", f.read(30)[26:30])
-        f.seek(info.header_offset + 30 + nl + el)
-        return f.read(info.file_size)
-
-
-def check_zip(path, prefix, crc):
+def check_zip(path, prefix):
     z = zipfile.ZipFile(path)
     names = z.namelist()
     if prefix is None:
@@ -160,7 +147,7 @@ def check_zip(path, prefix, crc):
             fail("zip", f"record {n} is not under {prefix}/")
     if names[0] != prefix + "/data.pkl" or names[-1] != prefix + "/version":
         fail("zip", f"record order {names}")
-    if read_record(path, z, prefix + "/version", crc) != b"3\n":
+    if z.read(prefix + "/version") != b"3\n":
         fail("zip", "version record is not 3")
     keys = [n[len(prefix) + 6:] for n in names if n.startswith(prefix + "/data/")]
     if sorted(keys, key=int) != [str(i) for i in range(len(keys))]:
@@ -175,10 +162,9 @@ def check_zip(path, prefix, crc):
                 fail("zip", f"{info.filename} data at {start} is not 64-byte aligned")
             if info.compress_type != zipfile.ZIP_STORED:
                 fail("zip", f"{info.filename} is compressed")
-    if crc:
-        bad = z.testzip()
-        if bad:
-            fail("zip", f"CRC mismatch in {bad}")
+    bad = z.testzip()
+    if bad:
+        fail("zip", f"CRC mismatch in {bad}")
     return len(keys)
 
 
@@ -188,10 +174,9 @@ def main(argv):
     p.add_argument("exported")
     p.add_argument("--prefix")
     p.add_argument("--sample", action="store_true")
-    p.add_argument("--no-crc", action="store_true")
     args = p.parse_args(argv[1:])
     try:
-        nstorages = check_zip(args.exported, args.prefix, not args.no_crc)
+        nstorages = check_zip(args.exported, args.prefix)
         a, a_safe = load(args.original)
         b, b_safe = load(args.exported)
         if a_safe and not b_safe:
