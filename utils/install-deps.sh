@@ -8,7 +8,7 @@ PACKAGES=(
   libflatbuffers-dev flatbuffers-compiler
   libgtest-dev
   python3-torch python3-numpy
-  time  # /usr/bin/time: peak RSS in test/bench (make bench)
+  time  # /usr/bin/time: peak RSS in test/bench (make bench) and graph-memo-blowup.test
 )
 
 missing=()
