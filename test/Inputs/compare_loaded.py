@@ -284,6 +284,10 @@ class Comparer:
             return self.value(path + ".__self__", a.__self__, b.__self__)
         if ta.__module__ == "numpy" or ta.__module__.startswith("numpy."):
             return self.numpy(path, a, b)
+        if isinstance(a, torch.jit.ScriptModule):  # no pickle state: code and weights
+            if a.code != b.code:
+                fail(path, "TorchScript code differs")
+            return self.value(path + ".state_dict()", a.state_dict(), b.state_dict())
         return self.object(path, a, b)
 
     def atom(self, path, a, b):
