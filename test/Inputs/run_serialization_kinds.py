@@ -288,7 +288,10 @@ def measure(args):
             if diff:
                 ok, note = False, f", output differs: {diff}"
     rss = f"{rss_kib / 1024:.1f} MiB" if rss_kib is not None else "unknown"
-    print(f"{os.path.basename(src)}: {exit_text(r.code)}, output {size} bytes "
+    how = exit_text(r.code)
+    if isinstance(r.code, int) and r.code > 128:  # /usr/bin/time: 128 + the signal
+        how += f" ({signal.Signals(r.code - 128).name})"
+    print(f"{os.path.basename(src)}: {how}, output {size} bytes "
           f"(limit {args.max_bytes}), peak RSS {rss} (limit {args.max_rss_mib} MiB){note}: "
           + ("OK" if ok else "FAIL"))
     if r.code != 0 and lines[:-1]:
