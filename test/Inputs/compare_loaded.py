@@ -5,10 +5,12 @@ Usage: /usr/bin/python3 compare_loaded.py A B [--no-identity] [--sample]
        /usr/bin/python3 compare_loaded.py --selftest
 
 Both files are loaded with torch.load(weights_only=False) onto the CPU
-(map_location is a function that records each storage's location tag). A
-zip whose `byteorder` record says `big` has its storages byte-swapped after
-loading, as torch >= 2.1 does (torch 1.13 ignores the record). Then the two
-graphs are walked together and must match in:
+(map_location is a function that records each storage's location tag), with
+two fixes later torch has: a zip whose `byteorder` record says `big` has its
+storages byte-swapped after loading, as torch >= 2.1 does (1.13 ignores the
+record), and a tensor subclass pickled with state None (Python 3.11, no
+attributes) loads (1.13 fails on None.items()). Then the two graphs are
+walked together and must match in:
 
 - structure: exact types, dict key order, list/tuple lengths, set contents,
   the state of every other object (its __getstate__, or its __reduce_ex__
@@ -38,6 +40,7 @@ load. As a library: load(path), compare(a, b), Comparer(...).compare(a, b).
 """
 import argparse
 import collections
+import contextlib
 import datetime
 import decimal
 import enum
@@ -66,6 +69,28 @@ def fail(path, msg):
 
 
 # --- loading ------------------------------------------------------------------
+
+_rebuild_from_type_v2 = torch._tensor._rebuild_from_type_v2
+
+
+def _rebuild_from_type_v2_py311(func, new_type, args, state):
+    """torch 1.13 predates Python 3.11, whose object.__getstate__() is None for
+    an empty __dict__: a tensor subclass without attributes pickles with state
+    None, which 1.13 cannot load (None.items()). Later torch skips an empty
+    state; so do we."""
+    if state is None and getattr(new_type, "__setstate__", None) is torch.Tensor.__setstate__:
+        state = {}
+    return _rebuild_from_type_v2(func, new_type, args, state)
+
+
+@contextlib.contextmanager
+def later_torch_fixes():
+    """Only while loading: torch.save would pickle the replacement by name."""
+    torch._tensor._rebuild_from_type_v2 = _rebuild_from_type_v2_py311
+    try:
+        yield
+    finally:
+        torch._tensor._rebuild_from_type_v2 = _rebuild_from_type_v2
 
 def zip_byteorder(path):
     """The `byteorder` record of a torch zip, or None (legacy files, no record)."""
@@ -139,7 +164,7 @@ def load(path, weights_only=False, locations=None):
             locations[storage._cdata] = location
         return storage
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), later_torch_fixes():
         warnings.simplefilter("ignore")
         try:
             obj = torch.load(path, map_location="cpu" if weights_only else where,

@@ -6,10 +6,12 @@ Usage: /usr/bin/python3 make_serialization_kinds.py OUTDIR [--only GLOB...] [--e
 
 Writes OUTDIR/<kind>.pth for every kind and OUTDIR/kinds.json, the manifest:
 for each kind its file, whether torch (this Python's, 1.13 on Debian) loads
-it (torch.load(weights_only=False, map_location='cpu'), tried right after
-writing), whether it also loads with weights_only=True, the error when it
-does not load, and a note. Kinds torch refuses to *save* are listed with
-"file": null and the reason.
+it onto the CPU as compare_loaded.load does (torch.load(weights_only=False)
+plus two fixes of later torch: the byteorder record, subclass state None),
+tried right after writing; whether it also loads with weights_only=True;
+the error when it does not load; "torch_1_13_loads"/"torch_1_13_error" when
+plain torch 1.13 disagrees; and a note. Kinds torch refuses to *save* are
+listed with "file": null and the reason.
 
 The kinds (our own code, modelled on what PyTorch's tests save; all data
 deterministic: ramps, or fixed seeds where a module initialises itself):
@@ -810,13 +812,19 @@ def register():
 
 # --- main ---------------------------------------------------------------------
 
-def try_load(path, weights_only):
-    """(loads, error) for torch.load of path; prints of the file are swallowed."""
+def try_load(path, weights_only, plain=False):
+    """(loads, error) for path: as compare_loaded.load loads it (torch plus the
+    fixes of later torch it applies), or with plain torch.load. Prints of the
+    file are swallowed."""
+    import compare_loaded
     out = io.StringIO()
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(out):
             warnings.simplefilter("ignore")
-            torch.load(path, map_location="cpu", weights_only=weights_only)
+            if plain:
+                torch.load(path, map_location="cpu", weights_only=weights_only)
+            else:
+                compare_loaded.load(path, weights_only=weights_only)
         return True, None
     except Exception as e:
         return False, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:200]
@@ -851,6 +859,9 @@ def main(argv):
             else:
                 e["torch_loads"], e["error"] = try_load(path, False)
                 e["weights_only"] = e["torch_loads"] and try_load(path, True)[0]
+                plain, err = try_load(path, False, plain=True)
+                if plain != e["torch_loads"]:
+                    e["torch_1_13_loads"], e["torch_1_13_error"] = plain, err
             e["note"] = note
             entries.append(e)
     with open(os.path.join(args.outdir, "kinds.json"), "w") as f:
