@@ -4,7 +4,7 @@
 Usage: /usr/bin/python3 run_serialization_kinds.py WOPT KINDSDIR WORKDIR
            [--expect TESTFILE] [--jobs N] [--only GLOB...] [--exclude GLOB...]
            [--keep]
-       /usr/bin/python3 run_serialization_kinds.py --measure WOPT IN OUT
+       /usr/bin/python3 run_serialization_kinds.py --measure WOPT IN OUT [IN OUT...]
            [--max-rss-mib N] [--max-bytes N]
 
 For every kind in KINDSDIR/kinds.json, two paths:
@@ -27,8 +27,8 @@ Prints one line per kind, the failures grouped by class, and
   summary: K kinds: E equal, R refused as expected, U unloadable refused, M mismatches, W wrong exits
 Exits 1 if there is any mismatch or wrong exit.
 
---measure runs `/usr/bin/time -f %M wopt IN -o OUT` under the same limits
-and prints exit code, output size and peak RSS against the limits (default
+--measure runs `/usr/bin/time -f %M wopt IN -o OUT` under the same limits,
+for each pair, and prints exit code, output size and peak RSS against the limits (default
 64 MiB, 10240 bytes), then compares OUT (a .wopt OUT converted back to .pth
 first) with IN; the line ends in OK or FAIL.
 """
@@ -263,7 +263,16 @@ def print_classes(classes):
 # --- --measure ------------------------------------------------------------------
 
 def measure(args):
-    wopt, src, out = args.measure
+    wopt, pairs = args.measure[0], args.measure[1:]
+    if not pairs or len(pairs) % 2:
+        raise SystemExit("--measure WOPT IN OUT [IN OUT ...]")
+    bad = 0
+    for i in range(0, len(pairs), 2):
+        bad += measure_one(args, wopt, pairs[i], pairs[i + 1])
+    return 1 if bad else 0
+
+
+def measure_one(args, wopt, src, out):
     remove(out)
     r = run(["/usr/bin/time", "-f", "%M", wopt, src, "-o", out])
     lines = r.err.strip().splitlines()
@@ -291,7 +300,7 @@ def measure(args):
     how = exit_text(r.code)
     if isinstance(r.code, int) and r.code > 128:  # /usr/bin/time: 128 + the signal
         how += f" ({signal.Signals(r.code - 128).name})"
-    print(f"{os.path.basename(src)}: {how}, output {size} bytes "
+    print(f"{os.path.basename(src)} -> {os.path.basename(out)}: {how}, output {size} bytes "
           f"(limit {args.max_bytes}), peak RSS {rss} (limit {args.max_rss_mib} MiB){note}: "
           + ("OK" if ok else "FAIL"))
     if r.code != 0 and lines[:-1]:
@@ -309,7 +318,7 @@ def main(argv):
     p.add_argument("--only", nargs="*", default=["*"])
     p.add_argument("--exclude", nargs="*", default=[])
     p.add_argument("--keep", action="store_true")
-    p.add_argument("--measure", nargs=3, metavar=("WOPT", "IN", "OUT"))
+    p.add_argument("--measure", nargs="+", metavar="WOPT IN OUT")
     p.add_argument("--max-rss-mib", type=int, default=64)
     p.add_argument("--max-bytes", type=int, default=10240)
     args = p.parse_args(argv[1:])
