@@ -9,7 +9,7 @@ PACKAGES=(
   libgtest-dev
   libdeflate-dev  # libdeflate_crc32: the CRC of the bytes wopt writes
   python3-torch python3-numpy
-  time  # /usr/bin/time: peak RSS in test/bench (make bench)
+  time  # /usr/bin/time: peak RSS in test/bench (make bench) and graph-memo-blowup.test
 )
 
 missing=()
