@@ -74,9 +74,8 @@ bool needsUntypedStorage(DType T) { return dtypeStorageName(T).empty(); }
 /// The storage's key, numbered on first use. Tensors may view one storage
 /// as several types only when it is empty (torch itself saves an
 /// unallocated storage under every dtype that views it).
-Expected<const StorageRecord *> TorchPickler::record(const Storage *S,
-                                                     DType Type,
-                                                     const Twine &Subject) {
+Expected<const StorageRecord *>
+TorchPickler::record(const Storage *S, DType Type, const Twine &Subject) {
   if (!S)
     return makeError(Subject + " has no storage");
   if (!S->hasData() && !AllowElided)
@@ -114,16 +113,18 @@ Error TorchPickler::writePersistentId(const Storage &S, DType Type,
     return Rec.takeError();
   unsigned ElemSize = Untyped ? 1 : dtypeSize(Type);
   if (S.numBytes() % ElemSize)
-    return makeError("storage of " + Subject + " holds " +
-                     Twine(S.numBytes()) + " bytes, not a multiple of " +
-                     dtypeName(Type) + " elements");
+    return makeError("storage of " + Subject + " holds " + Twine(S.numBytes()) +
+                     " bytes, not a multiple of " + dtypeName(Type) +
+                     " elements");
   if (!isPythonText(S.location()))
     return makeError("storage of " + Subject +
                      " has a location that is not UTF-8");
   W.op(PickleWriter::Op::MARK);
   W.writeStr("storage");
-  if (Error E = W.writeGlobal("torch", Untyped ? "UntypedStorage"
-                                               : dtypeStorageName(Type)))
+  // The class torch.save names: UntypedStorage lives in torch.storage (and
+  // only that spelling is on torch 1.13's weights_only allowlist).
+  if (Error E = Untyped ? W.writeGlobal("torch.storage", "UntypedStorage")
+                        : W.writeGlobal("torch", dtypeStorageName(Type)))
     return E;
   W.writeStr((*Rec)->Key);
   W.writeStr(S.location());
@@ -134,12 +135,10 @@ Error TorchPickler::writePersistentId(const Storage &S, DType Type,
   return Error::success();
 }
 
-Error TorchPickler::writeStorageValue(const StorageValue &SV,
-                                      PickleWriter &W) {
+Error TorchPickler::writeStorageValue(const StorageValue &SV, PickleWriter &W) {
   std::string Path = W.currentPath();
   return writePersistentId(*SV.storage(), SV.typedAs(), SV.isUntyped(),
-                           "storage '" + (Path.empty() ? "<root>" : Path) +
-                               "'",
+                           "storage '" + (Path.empty() ? "<root>" : Path) + "'",
                            W);
 }
 
@@ -157,11 +156,9 @@ Error TorchPickler::writeRebuildArgs(const TensorValue &T, bool Inner,
   W.op(PickleWriter::Op::MARK);
   if (!T.storage())
     return makeError("tensor '" + Name + "' has no storage");
-  if (Error E = writePersistentId(*T.storage(), V3 ? DType::UInt8 : T.dtype(),
-                                  V3,
-                                  "tensor '" + Name + "' (" + T.typeString() +
-                                      ")",
-                                  W))
+  if (Error E = writePersistentId(
+          *T.storage(), V3 ? DType::UInt8 : T.dtype(), V3,
+          "tensor '" + Name + "' (" + T.typeString() + ")", W))
     return E;
   W.writeInt(T.storageOffset());
   auto Ints = [&](ArrayRef<int64_t> V) {
@@ -394,9 +391,8 @@ Error writeDataRecord(ZipWriter &Z, StringRef Name, const Storage &S,
 /// Records in torch's order: data.pkl, byteorder (torch >= 2.1), data/<key>
 /// in lexicographic key order, version.
 Error writeArchive(int FD, StringRef Prefix, StringRef ByteOrder,
-                   StringRef Pickle,
-                   std::vector<StorageRecord> Records, ProgressBar *Bar,
-                   const TorchExportOptions &Opts) {
+                   StringRef Pickle, std::vector<StorageRecord> Records,
+                   ProgressBar *Bar, const TorchExportOptions &Opts) {
   ZipWriter Z(FD);
   if (Bar)
     Z.setProgress([Bar](uint64_t Done) { Bar->update(Done); });
