@@ -283,12 +283,6 @@ def _(ctx):
                    Entry("archive/data/0", F32x3))
 
 
-@case("zip", "big-endian", "byteorder record says 'big'",
-      "byteorder: big-endian checkpoints are not supported")
-def _(ctx):
-    return torch_zip(good_pickle(), extra=[Entry("archive/byteorder", b"big")])
-
-
 @case("zip", "unknown-byteorder", "byteorder record says 'middle'",
       "byteorder: unknown byte order 'middle'")
 def _(ctx):
@@ -370,8 +364,8 @@ pickle_case("string-not-quoted", "STRING argument without quotes",
             "data.pkl: STRING argument is not quoted at byte 2", P2 + b"Sabc\n.")
 pickle_case("string-escapes", "STRING with a backslash escape",
             "data.pkl: STRING with escapes is not supported at byte 2", P2 + b"S'a\\nb'\n.")
-pickle_case("unicode-escapes", "UNICODE with a raw-unicode escape",
-            "data.pkl: UNICODE with escapes is not supported at byte 2", P2 + b"Va\\u0041\n.")
+pickle_case("unicode-bad-escape", "UNICODE with a cut-off \\u escape",
+            "data.pkl: UNICODE argument has a bad \\u or \\U escape at byte 2", P2 + b"Va\\u00\n.")
 pickle_case("append-to-int", "APPEND to an int", "data.pkl: APPEND to a value that is not a list, set or object",
             P2 + b"K\x01K\x02a.")
 pickle_case("setitem-on-list", "SETITEM on a list",
@@ -421,7 +415,7 @@ pickle_case("persid-not-storage", "a persistent id tagged 'module'",
             "data.pkl: persistent id does not start with 'storage'",
             state_dict(("w", tensor(tup(U("module"), G("torch", "FloatStorage"), U("0"), U("cpu"), I(3)) + b"Q"))))
 pickle_case("persid-negative-numel", "a storage of -3 elements",
-            "data.pkl: persistent id has a bad storage type, key or numel",
+            "data.pkl: persistent id has a bad storage type, key, location or numel",
             state_dict(("w", tensor(pid(numel=-3)))))
 pickle_case("unknown-storage-type", "torch.QuarterStorage",
             "data.pkl: unknown storage type torch.QuarterStorage",
@@ -429,9 +423,9 @@ pickle_case("unknown-storage-type", "torch.QuarterStorage",
 pickle_case("storage-numel-2^31", "a storage of 2^31 - 1 floats (8 GiB) in a 600-byte file",
             "storage '0' of 2147483647 FloatStorage elements is larger than the file",
             state_dict(("w", tensor(pid(numel=0x7FFFFFFF)))))
-pickle_case("storage-renamed-type", "storage '0' first as FloatStorage, then as LongStorage",
-            "storage '0' is named again with a different type or size",
-            state_dict(("w", tensor()), ("v", tensor(pid(stype="LongStorage"), size=(1,)))))
+pickle_case("persid-location-int", "a storage whose location is an int",
+            "data.pkl: persistent id has a bad storage type, key, location or numel",
+            state_dict(("w", tensor(tup(U("storage"), G("torch", "FloatStorage"), U("0"), I(0), I(3)) + b"Q"))))
 pickle_case("rebuild-arg-count", "_rebuild_tensor_v2 with 3 arguments",
             "_rebuild_tensor_v2 takes 6 or 7 arguments, not 3",
             state_dict(("w", tensor(args=[pid(), I(0), tup(I(3))]))))
@@ -604,7 +598,7 @@ wopt_case("truncated-header", "the first 6 bytes only (too short to be told from
           "not a checkpoint wopt can read (expected", "truncate=6")
 wopt_case("truncated-flatbuffer", "cut inside the flatbuffer",
           "the flatbuffer fails verification (corrupt or truncated file)", "truncate=100")
-wopt_case("version-2", "schema version 2", "unsupported .wopt version 2 (this build reads 1)", "version=2")
+wopt_case("version-3", "schema version 3", "unsupported .wopt version 3", "version=3")
 wopt_case("version-2^31", "schema version 2^31",
           "unsupported .wopt version 2147483648", "version=2147483648")
 wopt_case("data-start-misaligned", "data section start 65",
@@ -624,17 +618,17 @@ wopt_case("storage-offset-2^63", "storage 0 at byte 2^63",
           "storage 0: data [9223372036854775808, +16) runs past the end of the file",
           "storage-offset=0:9223372036854775808")
 wopt_case("tensor-storage-index", "a tensor naming storage 7 of 1",
-          "tensor refers to storage 7 of 1", "tensor-storage=7")
+          "refers to storage 7 of 1", "tensor-storage=7")
 wopt_case("tensor-storage-negative", "a tensor naming storage -2 (-1 is 'no storage')",
-          "tensor refers to storage -2", "tensor-storage=-2")
+          "refers to storage -2 of 1", "tensor-storage=-2")
 wopt_case("tensor-offset-negative", "a tensor view at element -1",
           "tensor has a negative size, stride or offset", "tensor-offset=-1")
 wopt_case("tensor-reaches-past", "a tensor view at element 3 of a 4-element storage",
           "reaches past storage 0 (16 bytes)", "tensor-offset=3")
-wopt_case("node-forward-reference", "the root refers to itself",
-          "which does not come before it", "first-child=6")
-wopt_case("node-shared", "the root refers twice to node 0",
-          "which another node already uses", "first-child=1")
+wopt_case("node-unreachable", "the root refers to itself instead of node 1",
+          "node 1: is not part of the value graph (not reachable from the root)", "first-child=6")
+wopt_case("node-out-of-range", "the root refers to node 99 of 7",
+          "node 0: refers to node 99 of 7", "first-child=99")
 wopt_case("unknown-kind", "a node of kind 99", "unknown value kind 99", "kind=0:99")
 wopt_case("truncated-data", "the last 8 bytes of data cut off",
           "runs past the end of the file", "drop-tail=8")
