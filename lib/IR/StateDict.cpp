@@ -80,7 +80,7 @@ unsigned wopt::eraseIf(DictValue &D,
 
 uint64_t wopt::tensorBytes(const Value &V) {
   if (auto *T = dyn_cast<TensorValue>(&V))
-    return T->numel().value_or(0) * dtypeSize(T->dtype());
+    return dtypeBytes(T->dtype(), T->numel().value_or(0)).value_or(0);
   uint64_t N = 0;
   forEachChild(V, [&](const Value &C) { N += tensorBytes(C); });
   return N;

@@ -245,7 +245,7 @@ static bool printBools(raw_ostream &OS, ArrayRef<uint8_t> Bytes) {
 /// or some element (a NaN with a payload) has no exact literal.
 static bool printElementList(raw_ostream &OS, ArrayRef<uint8_t> Bytes,
                              DType T) {
-  if (Bytes.size() % dtypeSize(T) != 0)
+  if (isSubByte(T) || Bytes.size() % dtypeSize(T) != 0)
     return false;
   switch (T) {
   case DType::UInt8:
@@ -370,9 +370,8 @@ void Printer::nameStorages(const Value &Root) {
 
 void Printer::printStorageDecl(const Storage &S, unsigned Name) {
   OS << "storage %" << Name << " : " << dtypeName(S.elementType());
-  unsigned Size = dtypeSize(S.elementType());
-  if (S.numBytes() % Size == 0)
-    OS << " x " << S.numBytes() / Size;
+  if (std::optional<uint64_t> N = dtypeElements(S.elementType(), S.numBytes()))
+    OS << " x " << *N;
   else
     OS << " bytes " << S.numBytes();
   if (shouldPrintData(S)) {

@@ -95,7 +95,7 @@ Error Verifier::verifyTensor(const TensorValue &T) {
   if (Elem != T.dtype() && Elem != DType::UInt8)
     return fail("tensor of type " + dtypeName(T.dtype()) +
                 " views a storage of " + dtypeName(Elem) + " elements");
-  if (S->numBytes() % dtypeSize(Elem) != 0)
+  if (!dtypeElements(Elem, S->numBytes()))
     return fail("storage of " + Twine(S->numBytes()) +
                 " bytes is not a whole number of " + dtypeName(Elem) +
                 " elements");

@@ -43,7 +43,7 @@ void collect(const Value *V, Stats &S) {
     ++S.Tensors;
     ++S.DTypes[dtypeName(T->dtype()).str()];
     if (std::optional<uint64_t> N = T->numel())
-      S.TensorBytes += *N * dtypeSize(T->dtype());
+      S.TensorBytes += dtypeBytes(T->dtype(), *N).value_or(0);
     return;
   }
   if (auto *Q = dyn_cast<SequenceValue>(V)) {

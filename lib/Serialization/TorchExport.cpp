@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "AtomicOutput.h"
+#include "Progress.h"
 #include "wopt/Serialization/PickleWriter.h"
 #include "wopt/Serialization/Torch.h"
 #include "wopt/Serialization/ZipWriter.h"
@@ -72,6 +73,10 @@ Expected<const StorageRecord *> TorchPickler::recordFor(const TensorValue &T,
     return makeError("tensor '" + Name + "' (" + T.typeString() +
                      ") has no data (elided storage '" + S->key() +
                      "'): cannot write a .pth without the tensor bytes");
+  if (dtypeTorchName(T.dtype()).empty())
+    return makeError("tensor '" + Name + "' (" + T.typeString() +
+                     "): torch has no dtype for " + dtypeName(T.dtype()) +
+                     " (safetensors has one: -o x.safetensors)");
   std::optional<uint64_t> Need = T.requiredStorageBytes();
   if (!Need || *Need > S->numBytes())
     return makeError("tensor '" + Name + "' (" + T.typeString() +
@@ -195,37 +200,6 @@ Expected<std::string> TorchPickler::run(const Checkpoint &C) {
   return W.finish();
 }
 
-/// "[#####     ]  45% 1.2/2.6 GiB" on stderr, redrawn when the percentage
-/// changes.
-class ProgressBar {
-public:
-  ProgressBar(StringRef Name, uint64_t Total) : Name(Name), Total(Total) {}
-  void update(uint64_t Done) {
-    // Done also counts the small records (data.pkl, version): clamp.
-    Done = std::min(Done, Total);
-    unsigned Pct = Total ? unsigned(Done * 100 / Total) : 100;
-    if (Pct == LastPct)
-      return;
-    LastPct = Pct;
-    constexpr unsigned Width = 30;
-    unsigned Fill = Pct * Width / 100;
-    errs() << "\rwopt: writing " << Name << " [" << std::string(Fill, '#')
-           << std::string(Width - Fill, ' ') << "] " << format("%3u%%", Pct)
-           << format(" %.1f/%.1f GiB", Done / double(1ull << 30),
-                     Total / double(1ull << 30));
-    errs().flush();
-  }
-  void done() {
-    if (LastPct != ~0u)
-      errs() << "\n";
-  }
-
-private:
-  std::string Name;
-  uint64_t Total;
-  unsigned LastPct = ~0u;
-};
-
 /// Bytes of storages held in memory are written in pieces this large.
 constexpr size_t MemoryChunk = 8 << 20;
 
@@ -247,12 +221,12 @@ Error writeStorage(ZipWriter &Z, const Storage &S) {
 /// Records in torch's order: data.pkl, byteorder (torch >= 2.1), data/<key>
 /// in lexicographic key order, version.
 Error writeArchive(int FD, StringRef Prefix, StringRef Pickle,
-                   std::vector<StorageRecord> Records, ProgressBar *Bar,
-                   bool ComputeCRC) {
+                   std::vector<StorageRecord> Records,
+                   const detail::ProgressFn &Report, bool ComputeCRC) {
   ZipWriter Z(FD);
   Z.setComputeCRC(ComputeCRC);
-  if (Bar)
-    Z.setProgress([Bar](uint64_t Done) { Bar->update(Done); });
+  if (Report)
+    Z.setProgress([&Report](uint64_t Done) { Report(Done); });
   std::string P = (Prefix + "/").str();
   if (Error E = Z.addRecord(P + "data.pkl", arrayRefFromStringRef(Pickle)))
     return E;
@@ -311,13 +285,16 @@ Error exportTorch(const Checkpoint &C, StringRef Path,
   if (!Pickle)
     return Pickle.takeError();
   std::string Prefix = recordPrefix(Path, Opts);
-  std::optional<ProgressBar> Bar;
-  if (Opts.Progress)
+  std::optional<detail::ProgressBar> Bar;
+  detail::ProgressFn Report = Opts.OnProgress;
+  if (Opts.Progress && !Report) {
     Bar.emplace(Path == "-" ? "<stdout>" : sys::path::filename(Path),
                 totalBytes(Pickler.Records));
+    Report = [&Bar](uint64_t Done) { Bar->update(Done); };
+  }
   auto Write = [&](int FD) {
-    Error E = writeArchive(FD, Prefix, *Pickle, Pickler.Records,
-                           Bar ? &*Bar : nullptr, Opts.ComputeCRC);
+    Error E = writeArchive(FD, Prefix, *Pickle, Pickler.Records, Report,
+                           Opts.ComputeCRC);
     if (Bar)
       Bar->done();
     return E;

@@ -4,6 +4,7 @@
 
 #include "wopt/IR/Checkpoint.h"
 #include "wopt/Serialization/Serialization.h"
+#include <functional>
 
 namespace wopt {
 
@@ -18,6 +19,9 @@ struct TorchExportOptions {
   std::string RecordPrefix;
   /// Show a progress bar on stderr (the driver sets it for terminals).
   bool Progress = false;
+  /// Called with the bytes of tensor data written so far, instead of the
+  /// bar (the shard exporter draws one bar for a whole set).
+  std::function<void(uint64_t)> OnProgress;
   /// False: write 0 in every CRC field, as torch >= 2.6 does with
   /// torch.serialization.config.save.compute_crc32 = False, and copy
   /// storages kernel-side. torch loads such files; zipfile does not.
