@@ -3,9 +3,11 @@
 #include "wopt/IR/TextIR.h"
 #include "wopt/Serialization/FlatBuffers.h"
 #include "wopt/Serialization/Safetensors.h"
+#include "wopt/Serialization/Shards.h"
 #include "wopt/Serialization/Torch.h"
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/Endian.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 
 using namespace wopt;
@@ -27,6 +29,8 @@ StringRef wopt::formatName(FileFormat F) {
     return "safetensors";
   case FileFormat::FlatBuffers:
     return "wopt-flatbuffers";
+  case FileFormat::ShardIndex:
+    return "shard-index";
   }
   llvm_unreachable("bad format");
 }
@@ -39,15 +43,19 @@ static bool isLegacyTorch(StringRef S) {
                                  14));
 }
 
-/// safetensors: u64 header length, then a JSON object. The length is not
-/// checked against the file here, so that the reader can say what is wrong
-/// with it; the 2^40 bound only keeps text files (whose first eight bytes
-/// read as a huge number) out.
+/// safetensors: a u64 header length, then JSON. Recognised by a length
+/// whose top three bytes are zero (no text file starts with three NULs at
+/// bytes 5..7; headers are at most 100 MB) or, whatever the length, by a
+/// JSON object at byte 8, so that a malformed file gets the safetensors
+/// rule it breaks rather than a generic error.
 static bool isSafetensors(StringRef S) {
-  if (S.size() < 9)
+  if (S.size() < 8)
     return false;
   uint64_t N = support::endian::read64le(S.data());
-  return N >= 2 && N < (1ull << 40) && S[8] == '{';
+  if (N < (1ull << 40))
+    return true;
+  StringRef Rest = S.drop_front(8).ltrim(" \t\r\n");
+  return Rest.starts_with("{");
 }
 
 FileFormat wopt::detectFormat(ArrayRef<uint8_t> Bytes) {
@@ -58,10 +66,12 @@ FileFormat wopt::detectFormat(ArrayRef<uint8_t> Bytes) {
     return FileFormat::TorchLegacy;
   if (S.size() >= 8 && S.substr(4, 4) == "WOPT")
     return FileFormat::FlatBuffers;
-  if (isSafetensors(S))
-    return FileFormat::Safetensors;
+  if (looksLikeShardIndex(S))
+    return FileFormat::ShardIndex;
   if (looksLikeTextIR(S))
     return FileFormat::TextIR;
+  if (isSafetensors(S))
+    return FileFormat::Safetensors;
   return FileFormat::Unknown;
 }
 
@@ -78,6 +88,8 @@ importText(std::shared_ptr<SourceFile> Source) {
 }
 
 Expected<std::unique_ptr<Checkpoint>> wopt::importFile(StringRef Path) {
+  if (Path != "-" && sys::fs::is_directory(Path))
+    return importShardDirectory(Path);
   auto Source = SourceFile::open(Path);
   if (!Source)
     return Source.takeError();
@@ -93,6 +105,12 @@ Expected<std::unique_ptr<Checkpoint>> wopt::importFile(StringRef Path) {
     return importSafetensors(S);
   case FileFormat::FlatBuffers:
     return importFlatBuffers(S);
+  case FileFormat::ShardIndex:
+    if (Path == "-")
+      return createStringError(inconvertibleErrorCode(),
+                               "<stdin>: a shard index names files beside "
+                               "it; give its path, not stdin");
+    return importShardIndex(Path);
   case FileFormat::Unknown:
     break;
   }
@@ -102,7 +120,8 @@ Expected<std::unique_ptr<Checkpoint>> wopt::importFile(StringRef Path) {
   return createStringError(
       inconvertibleErrorCode(),
       Path + ": not a checkpoint wopt can read (expected a torch.save zip or "
-             "legacy file, or .wir text)");
+             "legacy file, safetensors, .wopt, a shard index (.index.json) or "
+             ".wir text)");
 }
 
 std::optional<EmitKind> wopt::parseEmitKind(StringRef Name) {
