@@ -55,10 +55,11 @@ std::optional<uint64_t> wopt::dtypeElements(DType T, uint64_t NumBytes) {
     return NumBytes / (W / 8);
   }
   // NumBytes * 8 may overflow; elements are whole when NumBytes * 8 % W == 0.
-  uint64_t Q = NumBytes / W, R = NumBytes % W;
-  if (R * 8 % W)
+  uint64_t Q = NumBytes / W, R = NumBytes % W, N;
+  if (R * 8 % W || __builtin_mul_overflow(Q, uint64_t(8), &N) ||
+      __builtin_add_overflow(N, R * 8 / W, &N))
     return std::nullopt;
-  return Q * 8 + R * 8 / W;
+  return N;
 }
 StringRef wopt::dtypeName(DType T) { return row(T).Text; }
 std::optional<DType> wopt::parseDTypeName(StringRef N) {

@@ -13,6 +13,7 @@
 #include "wopt/Serialization/FlatBuffers.h"
 #include "AtomicOutput.h"
 #include "Progress.h"
+#include "wopt/IR/Verifier.h"
 #include "wopt/Serialization/Serialization.h"
 #include "wopt_generated.h"
 #include "llvm/ADT/DenseMap.h"
@@ -308,6 +309,11 @@ Error wopt::exportFlatBuffers(const Checkpoint &C, StringRef Path,
                               const FlatBuffersExportOptions &Opts) {
   if (!C.root())
     return fileError(Path, "the checkpoint has no root value");
+  // The reader (with the verifier every input goes through) would refuse
+  // the file: never write it.
+  if (Error E = verifyCheckpoint(C))
+    return fileError(Path, "cannot write an invalid IR: " +
+                               toString(std::move(E)));
   std::vector<StorageRef> Stors = C.storages();
   FlatbufferWriter W(C, Stors);
   std::vector<Blob> Blobs;
