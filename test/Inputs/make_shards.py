@@ -125,7 +125,8 @@ def write_index(path, weight_map, total, extra=None):
 
 def hf_bin(d, max_size=8000):
     """pytorch_model-*.bin as transformers' save_pretrained (torch.save of
-    each shard's dict; tied tensors in one shard share a storage)."""
+    each shard's dict; tied tensors in one shard share a storage). full.pth
+    is the state dict in the set's order."""
     sd = llama()
     names, shards, total = split(sd, max_size, "pytorch_model", ".bin")
     wm = {}
@@ -133,12 +134,16 @@ def hf_bin(d, max_size=8000):
         torch.save({k: sd[k] for k in shards[name]}, os.path.join(d, name))
         wm.update({k: name for k in shards[name]})
     write_index(os.path.join(d, "pytorch_model.bin.index.json"), wm, total)
-    torch.save(sd, os.path.join(d, "full.pth"))
+    # The set's order: shard by shard (ties sit in their first's shard).
+    torch.save(collections.OrderedDict(
+        (k, sd[k]) for n in names for k in shards[n]),
+        os.path.join(d, "full.pth"))
 
 
 def hf_st(d, max_size=8000):
     """model-*.safetensors as huggingface_hub's save_torch_state_dict: the
-    tied name dropped before the split, recorded in the index metadata."""
+    tied name dropped before the split, recorded in the index metadata.
+    full.pth is the state dict in the order wopt reads the set back."""
     sd = llama()
     full = collections.OrderedDict(sd)
     del sd["lm_head.weight"]
@@ -150,7 +155,13 @@ def hf_st(d, max_size=8000):
         wm.update({k: name for k in shards[name]})
     write_index(os.path.join(d, "model.safetensors.index.json"), wm, total,
                 {"lm_head.weight": "model.embed_tokens.weight"})
-    torch.save(full, os.path.join(d, "full.pth"))
+    # The set's order, each shard in its data order (the reference writer's
+    # header order), then the restored tie.
+    order = [k for n in names for k in sorted(
+        shards[n], key=lambda k: (-ST_RANK.index(ST_DTYPE[sd[k].dtype]), k))]
+    torch.save(collections.OrderedDict(
+        [(k, full[k]) for k in order] + [("lm_head.weight", full["lm_head.weight"])]),
+        os.path.join(d, "full.pth"))
 
 
 def edit_index(d, name, fn):
