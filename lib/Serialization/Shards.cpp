@@ -645,7 +645,7 @@ static Error writeShard(const Checkpoint &Sub, const ShardTarget &Target,
     // The exporter names the temporary file: say the shard's name.
     std::string Msg = W;
     if (StringRef(Msg).starts_with(P.Temp.str()))
-      Msg = sys::path::filename(P.Final).str() + Msg.substr(P.Temp.size());
+      Msg = std::string(P.Final) + Msg.substr(P.Temp.size());
     P.Warnings.push_back(std::move(Msg));
   };
   return exportSafetensors(Sub, P.Temp, SO);
