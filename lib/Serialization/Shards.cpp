@@ -660,7 +660,10 @@ static void writeAll(const Checkpoint &C, const DictValue &SD,
     Total += Plan.Shards[P.Index].Bytes;
   std::optional<wopt::detail::ProgressBar> Bar;
   if (Opts.Progress)
-    Bar.emplace(Target.indexName(), Total);
+    Bar.emplace((Target.Dir + "/ (" + Twine(Set.Shards.size()) + " shard" +
+                 (Set.Shards.size() == 1 ? ")" : "s)"))
+                    .str(),
+                Total);
   unsigned Jobs = Opts.Jobs ? Opts.Jobs : std::thread::hardware_concurrency();
   Jobs = std::max(1u, std::min<unsigned>(Jobs, Set.Shards.size()));
   std::atomic<size_t> Next{0};
