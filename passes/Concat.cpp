@@ -357,8 +357,9 @@ private:
     // cannot split them.
     if (isSubByte(First.dtype()))
       return error("cannot concatenate '" + Names.front() + "' (" +
-                   First.typeString() + "): its elements are narrower than "
-                                        "a byte");
+                   First.typeString() +
+                   "): its elements are narrower than "
+                   "a byte");
     for (size_t I = 0; I < Ts.size(); ++I) {
       const TensorValue &T = *Ts[I];
       bool Same = T.dtype() == First.dtype() &&

@@ -312,8 +312,8 @@ Error wopt::exportFlatBuffers(const Checkpoint &C, StringRef Path,
   // The reader (with the verifier every input goes through) would refuse
   // the file: never write it.
   if (Error E = verifyCheckpoint(C))
-    return fileError(Path, "cannot write an invalid IR: " +
-                               toString(std::move(E)));
+    return fileError(Path,
+                     "cannot write an invalid IR: " + toString(std::move(E)));
   std::vector<StorageRef> Stors = C.storages();
   FlatbufferWriter W(C, Stors);
   std::vector<Blob> Blobs;

@@ -258,9 +258,8 @@ static Error checkLayout(StringRef File, std::vector<const HeaderTensor *> Ts,
     if (T->Begin < Expected)
       return tensorError(File, T->Name,
                          "data_offsets [" + Twine(T->Begin) + ", " +
-                             Twine(T->End) + "] overlap tensor '" +
-                             Prev->Name + "', which ends at " +
-                             Twine(Expected));
+                             Twine(T->End) + "] overlap tensor '" + Prev->Name +
+                             "', which ends at " + Twine(Expected));
     if (T->Begin > Expected)
       return tensorError(File, T->Name,
                          "data_offsets [" + Twine(T->Begin) + ", " +
@@ -351,8 +350,8 @@ static Expected<Header> parseHeader(StringRef File, ArrayRef<uint8_t> Bytes) {
   std::vector<const HeaderTensor *> ByOffset;
   for (const HeaderTensor &T : H.Tensors)
     ByOffset.push_back(&T);
-  if (Error E = checkLayout(File, std::move(ByOffset),
-                            Bytes.size() - H.DataStart))
+  if (Error E =
+          checkLayout(File, std::move(ByOffset), Bytes.size() - H.DataStart))
     return E;
   return H;
 }
@@ -368,8 +367,8 @@ static SmallVector<int64_t, 4> saturatedStrides(ArrayRef<int64_t> Shape) {
   SmallVector<int64_t, 4> Strides(Shape.size());
   uint64_t Acc = 1;
   for (size_t I = Shape.size(); I-- > 0;) {
-    Strides[I] = int64_t(std::min<uint64_t>(
-        Acc, uint64_t(std::numeric_limits<int64_t>::max())));
+    Strides[I] = int64_t(
+        std::min<uint64_t>(Acc, uint64_t(std::numeric_limits<int64_t>::max())));
     if (Shape[I] > 1 && __builtin_mul_overflow(Acc, uint64_t(Shape[I]), &Acc))
       Acc = std::numeric_limits<uint64_t>::max();
   }
@@ -743,8 +742,8 @@ static Error writeTensor(AtomicOutput &Out, const PlannedTensor &P,
   // straight from its storage.
   if (T.isContiguous()) {
     uint64_t From = *dtypeBytes(T.dtype(), uint64_t(T.storageOffset()));
-    return wopt::detail::writeStorageRangeReporting(Out, *T.storage(), From, P.Bytes,
-                                              Report);
+    return wopt::detail::writeStorageRangeReporting(Out, *T.storage(), From,
+                                                    P.Bytes, Report);
   }
   if (Error E = writeStrided(Out, T))
     return E;

@@ -103,8 +103,10 @@ void MergedMetadata::addState(const ValuePtr &State, StringRef From) {
     OtherFrom = From.str();
     return;
   }
-  warn("the state dict attributes of '" + From + "' are dropped; the set keeps "
-       "those of '" + OtherFrom + "'");
+  warn("the state dict attributes of '" + From +
+       "' are dropped; the set keeps "
+       "those of '" +
+       OtherFrom + "'");
 }
 
 /// One shard, imported as any input is, but safetensors alias records are
@@ -121,9 +123,9 @@ static Expected<LoadedShard> loadShard(StringRef Name, StringRef Path) {
     return makeError(Path + ": a shard is itself a shard index");
   SafetensorsImportOptions Opts;
   Opts.RestoreAliases = false;
-  Expected<std::unique_ptr<Checkpoint>> C =
-      F == FileFormat::Safetensors ? importSafetensors(S, Opts)
-                                   : importFile(Path);
+  Expected<std::unique_ptr<Checkpoint>> C = F == FileFormat::Safetensors
+                                                ? importSafetensors(S, Opts)
+                                                : importFile(Path);
   if (!C)
     return C.takeError();
   LoadedShard L;
@@ -133,10 +135,10 @@ static Expected<LoadedShard> loadShard(StringRef Name, StringRef Path) {
   if (!D || !llvm::all_of(D->entries(), [](const DictEntry &E) {
         return E.keyString().has_value();
       }))
-    return makeError(Path + ": the root is " +
-                     (L.C->root() ? describeKind(*L.C->root())
-                                  : std::string("missing")) +
-                     ", not a state dict (a shard holds named tensors)");
+    return makeError(
+        Path + ": the root is " +
+        (L.C->root() ? describeKind(*L.C->root()) : std::string("missing")) +
+        ", not a state dict (a shard holds named tensors)");
   L.Root = D;
   return L;
 }
@@ -162,9 +164,9 @@ joinShards(StringRef Set, std::vector<LoadedShard> &Shards,
   return Root;
 }
 
-static std::unique_ptr<Checkpoint>
-finishSet(std::shared_ptr<DictValue> Root, MergedMetadata &Meta,
-          StringRef SourcePath) {
+static std::unique_ptr<Checkpoint> finishSet(std::shared_ptr<DictValue> Root,
+                                             MergedMetadata &Meta,
+                                             StringRef SourcePath) {
   if (!Meta.Entries.empty()) {
     auto State = std::make_shared<DictValue>();
     for (auto &[K, V] : Meta.Entries)
@@ -385,10 +387,15 @@ wopt::importShardDirectory(StringRef Dir) {
 
 Expected<uint64_t> wopt::parseShardSize(StringRef Text) {
   StringRef T = Text.trim();
-  static const std::pair<StringRef, double> Units[] = {
-      {"TIB", 1099511627776.0}, {"GIB", 1073741824.0}, {"MIB", 1048576.0},
-      {"KIB", 1024.0},          {"TB", 1e12},          {"GB", 1e9},
-      {"MB", 1e6},              {"KB", 1e3},           {"B", 1.0}};
+  static const std::pair<StringRef, double> Units[] = {{"TIB", 1099511627776.0},
+                                                       {"GIB", 1073741824.0},
+                                                       {"MIB", 1048576.0},
+                                                       {"KIB", 1024.0},
+                                                       {"TB", 1e12},
+                                                       {"GB", 1e9},
+                                                       {"MB", 1e6},
+                                                       {"KB", 1e3},
+                                                       {"B", 1.0}};
   double Mult = 1;
   std::string Upper = T.upper();
   StringRef U(Upper);
@@ -442,8 +449,7 @@ wopt::shardTargetFor(StringRef Path, std::optional<EmitKind> Emit) {
   T.Extension = sys::path::extension(Base).str();
   T.Stem = sys::path::stem(Base).str();
   std::optional<EmitKind> K = emitKindForPath(Base);
-  if (T.Stem.empty() ||
-      (K != EmitKind::Safetensors && K != EmitKind::Torch))
+  if (T.Stem.empty() || (K != EmitKind::Safetensors && K != EmitKind::Torch))
     return makeError("'" + Name +
                      "': a shard index is named <name>.safetensors.index.json "
                      "or <name>.bin.index.json (the shards' own name)");
@@ -596,11 +602,12 @@ public:
         sys::fs::remove(P.Temp);
         sys::DontRemoveFileOnSignal(P.Temp);
       }
-    if (!CreatedDir.empty() && !Done)
-      sys::fs::remove(CreatedDir); // only when still empty
+    if (!Done)
+      for (const std::string &D : CreatedDirs) // deepest first
+        sys::fs::remove(D);                    // only when still empty
   }
   std::vector<PendingShard> Shards;
-  std::string CreatedDir;
+  std::vector<std::string> CreatedDirs;
   bool Done = false;
 };
 } // namespace
@@ -720,8 +727,8 @@ static Error writeIndex(const ShardPlan &Plan, const ShardTarget &Target) {
   }
   OS << "\n";
   OS.flush();
-  auto Out = wopt::detail::AtomicOutput::create(
-      inDir(Target.Dir, Target.indexName()));
+  auto Out =
+      wopt::detail::AtomicOutput::create(inDir(Target.Dir, Target.indexName()));
   if (!Out)
     return Out.takeError();
   if (Error E = (*Out)->write(StringRef(Text)))
@@ -751,9 +758,8 @@ static std::vector<std::string> oldShards(StringRef Path) {
 static void removeStale(ArrayRef<std::string> Old, const ShardPlan &Plan,
                         const ShardTarget &Target) {
   for (const std::string &F : Old) {
-    if (llvm::any_of(Plan.Shards, [&](const ShardPlan::Shard &S) {
-          return S.File == F;
-        }))
+    if (llvm::any_of(Plan.Shards,
+                     [&](const ShardPlan::Shard &S) { return S.File == F; }))
       continue;
     StringRef Name(F);
     bool Ours = Name == Target.Stem + Target.Extension;
@@ -768,15 +774,18 @@ static void removeStale(ArrayRef<std::string> Old, const ShardPlan &Plan,
   }
 }
 
-static Error prepareDir(StringRef Dir, bool &Created) {
-  Created = false;
+/// Creates Dir and the parents it lacks; Created lists them, deepest
+/// first, so that a failed export can remove them again.
+static Error prepareDir(StringRef Dir, std::vector<std::string> &Created) {
   if (sys::fs::is_directory(Dir))
     return Error::success();
   if (sys::fs::exists(Dir))
     return makeError(Dir + ": exists and is not a folder");
+  for (StringRef D = Dir; !D.empty() && !sys::fs::exists(D);
+       D = sys::path::parent_path(D))
+    Created.push_back(D.str());
   if (std::error_code EC = sys::fs::create_directories(Dir))
     return makeError(Dir + ": cannot create the folder: " + EC.message());
-  Created = true;
   return Error::success();
 }
 
@@ -796,8 +805,8 @@ selectShards(const ShardPlan &Plan, const ShardExportOptions &Opts) {
       return makeError("-write-shards: shard " + Twine(N) +
                        " does not exist (the split makes " +
                        Twine(Plan.Shards.size()) + " shard" +
-                       (Plan.Shards.size() == 1 ? "" : "s") + ", numbered 1 to " +
-                       Twine(Plan.Shards.size()) + ")");
+                       (Plan.Shards.size() == 1 ? "" : "s") +
+                       ", numbered 1 to " + Twine(Plan.Shards.size()) + ")");
     if (!llvm::is_contained(Todo, N - 1))
       Todo.push_back(N - 1);
   }
@@ -815,31 +824,33 @@ Error wopt::exportShards(const Checkpoint &C, const ShardTarget &Target,
     return Todo.takeError();
   const DictValue &SD = *C.stateDict();
   PendingSet Set;
-  bool Created;
-  if (Error E = prepareDir(Target.Dir, Created))
+  if (Error E = prepareDir(Target.Dir, Set.CreatedDirs))
     return E;
-  if (Created)
-    Set.CreatedDir = Target.Dir;
   std::string IndexPath = inDir(Target.Dir, Target.indexName());
   // One shard in a folder is a plain file, as Hugging Face saves it; an
   // index is written when named, when there are several shards, or to
   // replace one already there (it would describe another set).
-  bool WantIndex = Opts.WriteIndex &&
-                   (Target.IndexNamed || Plan->Shards.size() > 1 ||
-                    sys::fs::exists(IndexPath));
+  bool WantIndex =
+      Opts.WriteIndex && (Target.IndexNamed || Plan->Shards.size() > 1 ||
+                          sys::fs::exists(IndexPath));
+  if (Opts.WriteIndex && !Opts.WriteShards && !WantIndex)
+    return makeError(IndexPath + ": the split makes one shard, written as '" +
+                     Plan->Shards[0].File +
+                     "' without an index; name the index (-o " + IndexPath +
+                     ") to write one");
   bool FullSet = Opts.WriteShards && Opts.OnlyShards.empty() && WantIndex;
-  std::vector<std::string> Old = FullSet ? oldShards(IndexPath)
-                                         : std::vector<std::string>();
+  std::vector<std::string> Old =
+      FullSet ? oldShards(IndexPath) : std::vector<std::string>();
   for (unsigned I : *Todo) {
     PendingShard P;
     P.Index = I;
     P.Final = inDir(Target.Dir, Plan->Shards[I].File);
     int FD;
-    SmallString<256> Model(inDir(Target.Dir, "." + Plan->Shards[I].File +
-                                                 ".wopt-set-%%%%%%"));
+    SmallString<256> Model(
+        inDir(Target.Dir, "." + Plan->Shards[I].File + ".wopt-set-%%%%%%"));
     if (std::error_code EC = sys::fs::createUniqueFile(Model, FD, P.Temp))
       return (makeError(P.Final + ": cannot create a temporary file in '" +
-                            Target.Dir + "': " + EC.message()));
+                        Target.Dir + "': " + EC.message()));
     ::close(FD);
     sys::RemoveFileOnSignal(P.Temp);
     Set.Shards.push_back(std::move(P));
@@ -858,9 +869,10 @@ Error wopt::exportShards(const Checkpoint &C, const ShardTarget &Target,
   // Complete: into place, the index last.
   for (PendingShard &P : Set.Shards) {
     if (std::error_code EC = sys::fs::rename(P.Temp, P.Final))
-      return (makeError(P.Final + ": cannot rename the finished shard "
-                                      "into place: " +
-                            EC.message()));
+      return (makeError(P.Final +
+                        ": cannot rename the finished shard "
+                        "into place: " +
+                        EC.message()));
     sys::DontRemoveFileOnSignal(P.Temp);
     P.Temp.clear();
   }

@@ -153,8 +153,8 @@ std::vector<OptionSpec> buildOptionTable() {
        [](O D, StringRef V) -> Error {
          unsigned N;
          if (V.getAsInteger(10, N) || N == 0)
-           return usageError("-j expects a positive number of jobs, got '" +
-                             V + "'");
+           return usageError("-j expects a positive number of jobs, got '" + V +
+                             "'");
          D.Jobs = N;
          return Error::success();
        }},
@@ -817,8 +817,8 @@ int wopt::woptMain(int Argc, char **Argv, const PassRegistry &Registry) {
   if (Error Err = D.process(**C))
     return reportError(Label, std::move(Err));
   if (Opts.PrintShardCount) {
-    Expected<unsigned> N = countShards(**C, *Opts.ShardOut,
-                                       Opts.ShardOpts.MaxShardSize);
+    Expected<unsigned> N =
+        countShards(**C, *Opts.ShardOut, Opts.ShardOpts.MaxShardSize);
     if (!N)
       return reportError(Label, N.takeError());
     llvm::outs() << *N << "\n";

@@ -62,16 +62,20 @@ def storage_bytes(t):
 
 
 def split(sd, max_size, stem, ext):
-    """(files in order, {file: [keys]}, total_size)"""
+    """(files in order, {file: [keys]}, total_size) for a state dict."""
+    return split_items([(k, storage_key(t), storage_bytes(t)) for k, t in sd.items()],
+                       max_size, stem, ext)
+
+
+def split_items(items, max_size, stem, ext):
+    """The rule on (key, storage id, storage bytes) triples."""
     groups = collections.OrderedDict()
     shards, current, current_size, total = [], [], 0, 0
-    for k, t in sd.items():
-        sid = storage_key(t)
+    for k, sid, size in items:
         if sid in groups:
             groups[sid].append(k)
             continue
         groups[sid] = [k]
-        size = storage_bytes(t)
         if size > max_size:
             total += size
             shards.append([k])

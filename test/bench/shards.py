@@ -98,21 +98,7 @@ def make_set(size, folder):
 
 def split_sizes(keys, nbytes, max_size):
     """Hugging Face's rule on sizes alone (no storage is shared here)."""
-    shards, current, cur = [], [], 0
-    for k, b in zip(keys, nbytes):
-        if b > max_size:
-            shards.append([k])
-            continue
-        if cur + b > max_size:
-            shards.append(current)
-            current, cur = [], 0
-        current.append(k)
-        cur += b
-    if current:
-        shards.append(current)
-    n = len(shards)
-    names = ["pytorch_model-%05d-of-%05d.bin" % (i + 1, n) for i in range(n)]
-    return names, dict(zip(names, shards)), sum(nbytes)
+    return make_shards.split_items(zip(keys, keys, nbytes), max_size, "pytorch_model", ".bin")
 
 
 def ensure_set(size, cache):

@@ -1,4 +1,5 @@
 //===- FormatsTest.cpp - safetensors and .wopt readers and writers --------===//
+#include "TempDir.h"
 #include "wopt/IR/TextIR.h"
 #include "wopt/Serialization/FlatBuffers.h"
 #include "wopt/Serialization/Safetensors.h"
@@ -80,28 +81,7 @@ std::string text(const Checkpoint &C) {
   return S;
 }
 
-class TempDir {
-public:
-  TempDir() { sys::fs::createUniqueDirectory("wopt-formats", Path); }
-  ~TempDir() { sys::fs::remove_directories(Path); }
-  std::string file(StringRef Name) const {
-    SmallString<128> P(Path);
-    sys::path::append(P, Name);
-    return std::string(P);
-  }
-  /// Number of entries in the folder (no leftovers after a failed export).
-  unsigned count() const {
-    std::error_code EC;
-    unsigned N = 0;
-    for (sys::fs::directory_iterator I(Path, EC), E; I != E && !EC;
-         I.increment(EC))
-      ++N;
-    return N;
-  }
-
-private:
-  SmallString<128> Path;
-};
+using test::TempDir;
 
 ArrayRef<uint8_t> tensorBytes(const Value *V) {
   auto *T = cast<TensorValue>(V);

@@ -1,9 +1,10 @@
 //===- ShardsTest.cpp - shard sets, the split rule, export guarantees -----===//
+#include "wopt/Serialization/Shards.h"
+#include "TempDir.h"
 #include "wopt/IR/Verifier.h"
 #include "wopt/Serialization/FlatBuffers.h"
 #include "wopt/Serialization/Safetensors.h"
 #include "wopt/Serialization/Serialization.h"
-#include "wopt/Serialization/Shards.h"
 #include "wopt/Serialization/Torch.h"
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/FileSystem.h"
@@ -15,27 +16,7 @@ using namespace llvm;
 
 namespace {
 
-class TempDir {
-public:
-  TempDir() { sys::fs::createUniqueDirectory("wopt-shards", Path); }
-  ~TempDir() { sys::fs::remove_directories(Path); }
-  std::string file(StringRef Name) const {
-    SmallString<128> P(Path);
-    sys::path::append(P, Name);
-    return std::string(P);
-  }
-  unsigned count() const {
-    std::error_code EC;
-    unsigned N = 0;
-    for (sys::fs::directory_iterator I(Path, EC), E; I != E && !EC;
-         I.increment(EC))
-      ++N;
-    return N;
-  }
-
-private:
-  SmallString<128> Path;
-};
+using test::TempDir;
 
 std::string input(StringRef Rel) {
   SmallString<256> P(WOPT_TEST_INPUTS);
@@ -62,8 +43,8 @@ Error readBack(StringRef Path) {
 TEST(ExportGuarantees, FindingsWoptToSafetensors) {
   for (int Case = 1; Case <= 6; ++Case) {
     SmallString<64> Name;
-    raw_svector_ostream(Name) << "findings/wopt-to-safetensors/case-0" << Case
-                              << ".wopt";
+    raw_svector_ostream(Name)
+        << "findings/wopt-to-safetensors/case-0" << Case << ".wopt";
     auto Source = SourceFile::open(input(Name));
     ASSERT_TRUE(bool(Source)) << toString(Source.takeError());
     auto C = importFlatBuffers(*Source);
@@ -76,16 +57,12 @@ TEST(ExportGuarantees, FindingsWoptToSafetensors) {
       const char *Ext;
       std::function<Error(const Checkpoint &, StringRef)> Run;
     } Exporters[] = {
-        {".safetensors",
-         [](const Checkpoint &C, StringRef P) {
-           return exportSafetensors(C, P);
-         }},
+        {".safetensors", [](const Checkpoint &C,
+                            StringRef P) { return exportSafetensors(C, P); }},
         {".pth",
          [](const Checkpoint &C, StringRef P) { return exportTorch(C, P); }},
-        {".wopt",
-         [](const Checkpoint &C, StringRef P) {
-           return exportFlatBuffers(C, P);
-         }},
+        {".wopt", [](const Checkpoint &C,
+                     StringRef P) { return exportFlatBuffers(C, P); }},
     };
     for (const Exporter &X : Exporters) {
       std::string Out = Dir.file(std::string("out") + X.Ext);
@@ -95,9 +72,8 @@ TEST(ExportGuarantees, FindingsWoptToSafetensors) {
         continue;
       }
       Error Back = readBack(Out);
-      EXPECT_FALSE(bool(Back))
-          << std::string(Name) << " -> " << X.Ext << ": "
-          << toString(std::move(Back));
+      EXPECT_FALSE(bool(Back)) << std::string(Name) << " -> " << X.Ext << ": "
+                               << toString(std::move(Back));
     }
   }
 }
@@ -114,8 +90,9 @@ TEST(ExportGuarantees, SafetensorsRefusesDuplicateNames) {
   TempDir Dir;
   Error E = exportSafetensors(C, Dir.file("o.safetensors"));
   ASSERT_TRUE(bool(E));
-  EXPECT_NE(toString(std::move(E)).find("tensor 'w': name appears twice in "
-                                        "the state dict"),
+  EXPECT_NE(toString(std::move(E))
+                .find("tensor 'w': name appears twice in "
+                      "the state dict"),
             std::string::npos);
   EXPECT_EQ(Dir.count(), 0u);
 }
