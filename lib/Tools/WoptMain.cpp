@@ -142,6 +142,10 @@ std::vector<OptionSpec> buildOptionTable() {
        "Write 0 as every record's CRC in a torch export and copy data "
        "kernel-side (torch loads it; zipfile and unzip -t do not)",
        Flag(&DriverOptions::NoCRC)},
+      {"split-input-file", "", "Input and output",
+       "Split a .wir input at '// -----' lines and process each part on its "
+       "own",
+       Flag(&DriverOptions::SplitInputFile)},
       {"max-shard-size", "size", "Shards",
        "Largest shard of a set written to -o DIR/ or -o NAME.index.json, "
        "e.g. 5GB (default), 500MB, 2GiB",
@@ -169,10 +173,6 @@ std::vector<OptionSpec> buildOptionTable() {
       {"print-shard-count", "", "Shards",
        "Print how many shards the set will have, write nothing",
        Flag(&DriverOptions::PrintShardCount)},
-      {"split-input-file", "", "Input and output",
-       "Split a .wir input at '// -----' lines and process each part on its "
-       "own",
-       Flag(&DriverOptions::SplitInputFile)},
       {"pass-pipeline", "pipeline", "Pipeline",
        "The passes to run, e.g. 'unwrap{key=teacher},rename{rule=a=>b}'",
        [](O D, StringRef V) {
