@@ -504,6 +504,10 @@ static void collectMetadata(const DictValue &Root, ExportPlan &Plan) {
                                cast<StringValue>(*E.Val).value());
 }
 
+/// Largest broadcast view (one whose elements repeat storage bytes) that a
+/// safetensors export materialises.
+constexpr uint64_t MaxExpandedViewBytes = 1ull << 30;
+
 /// Bytes the tensor takes in the file; sub-byte kinds must start and end on
 /// a byte boundary of a contiguous view (they cannot be gathered).
 static Expected<uint64_t> checkTensor(StringRef Path, StringRef Name,
@@ -538,6 +542,16 @@ static Expected<uint64_t> checkTensor(StringRef Path, StringRef Name,
                              "a byte boundary: its elements are narrower "
                              "than a byte");
   }
+  // safetensors has no strides: a broadcast (stride-0) view is written
+  // element by element. Bound what that costs by what the file holds.
+  if (*OutBytes > S->numBytes() && *OutBytes > MaxExpandedViewBytes)
+    return tensorError(Path, Name,
+                       "view " + T.typeString() + " expands a storage of " +
+                           Twine(S->numBytes()) + " bytes to " +
+                           Twine(*OutBytes) +
+                           " bytes; wopt writes broadcast views up to 1 GiB "
+                           "(write a .pth, which keeps the view, or make it "
+                           "contiguous in torch)");
   return *OutBytes;
 }
 
