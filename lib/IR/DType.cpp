@@ -42,10 +42,14 @@ unsigned wopt::dtypeSize(DType T) {
   return std::max(row(T).Bits / 8, 1u);
 }
 std::optional<uint64_t> wopt::dtypeBytes(DType T, uint64_t N) {
-  uint64_t Bits;
-  if (__builtin_mul_overflow(N, uint64_t(dtypeBits(T)), &Bits))
+  unsigned W = dtypeBits(T);
+  uint64_t Bytes;
+  // Whole groups of 8 elements take W bytes; N * W bits could overflow
+  // where the bytes do not.
+  if (__builtin_mul_overflow(N / 8, uint64_t(W), &Bytes) ||
+      __builtin_add_overflow(Bytes, (N % 8 * W + 7) / 8, &Bytes))
     return std::nullopt;
-  return Bits / 8 + (Bits % 8 != 0);
+  return Bytes;
 }
 std::optional<uint64_t> wopt::dtypeElements(DType T, uint64_t NumBytes) {
   unsigned W = dtypeBits(T);

@@ -814,6 +814,51 @@ selectShards(const ShardPlan &Plan, const ShardExportOptions &Opts) {
   return Todo;
 }
 
+/// A hidden temporary per shard to write, beside its final name.
+static Error createTemporaries(const ShardPlan &Plan, const ShardTarget &Target,
+                               ArrayRef<unsigned> Todo, PendingSet &Set) {
+  for (unsigned I : Todo) {
+    PendingShard P;
+    P.Index = I;
+    P.Final = inDir(Target.Dir, Plan.Shards[I].File);
+    int FD;
+    SmallString<256> Model(
+        inDir(Target.Dir, "." + Plan.Shards[I].File + ".wopt-set-%%%%%%"));
+    if (std::error_code EC = sys::fs::createUniqueFile(Model, FD, P.Temp))
+      return makeError(P.Final + ": cannot create a temporary file in '" +
+                       Target.Dir + "': " + EC.message());
+    ::close(FD);
+    sys::RemoveFileOnSignal(P.Temp);
+    Set.Shards.push_back(std::move(P));
+  }
+  return Error::success();
+}
+
+/// The first failure (named by the shard's final name), or, when every
+/// shard is complete, their warnings and the renames into place.
+static Error publish(PendingSet &Set) {
+  for (PendingShard &P : Set.Shards)
+    if (!P.Failure.empty()) {
+      std::string Msg = P.Failure;
+      if (StringRef(Msg).starts_with(P.Temp.str()))
+        Msg = std::string(P.Final) + Msg.substr(P.Temp.size());
+      return makeError(Msg);
+    }
+  for (PendingShard &P : Set.Shards)
+    for (const std::string &W : P.Warnings)
+      warn(W);
+  for (PendingShard &P : Set.Shards) {
+    if (std::error_code EC = sys::fs::rename(P.Temp, P.Final))
+      return makeError(P.Final +
+                       ": cannot rename the finished shard into "
+                       "place: " +
+                       EC.message());
+    sys::DontRemoveFileOnSignal(P.Temp);
+    P.Temp.clear();
+  }
+  return Error::success();
+}
+
 Error wopt::exportShards(const Checkpoint &C, const ShardTarget &Target,
                          const ShardExportOptions &Opts) {
   Expected<ShardPlan> Plan = planShards(C, Target, Opts.MaxShardSize);
@@ -841,41 +886,12 @@ Error wopt::exportShards(const Checkpoint &C, const ShardTarget &Target,
   bool FullSet = Opts.WriteShards && Opts.OnlyShards.empty() && WantIndex;
   std::vector<std::string> Old =
       FullSet ? oldShards(IndexPath) : std::vector<std::string>();
-  for (unsigned I : *Todo) {
-    PendingShard P;
-    P.Index = I;
-    P.Final = inDir(Target.Dir, Plan->Shards[I].File);
-    int FD;
-    SmallString<256> Model(
-        inDir(Target.Dir, "." + Plan->Shards[I].File + ".wopt-set-%%%%%%"));
-    if (std::error_code EC = sys::fs::createUniqueFile(Model, FD, P.Temp))
-      return (makeError(P.Final + ": cannot create a temporary file in '" +
-                        Target.Dir + "': " + EC.message()));
-    ::close(FD);
-    sys::RemoveFileOnSignal(P.Temp);
-    Set.Shards.push_back(std::move(P));
-  }
+  if (Error E = createTemporaries(*Plan, Target, *Todo, Set))
+    return E;
   writeAll(C, SD, *Plan, Target, Set, Opts);
-  for (PendingShard &P : Set.Shards)
-    if (!P.Failure.empty()) {
-      std::string Msg = P.Failure;
-      if (StringRef(Msg).starts_with(P.Temp.str()))
-        Msg = std::string(P.Final) + Msg.substr(P.Temp.size());
-      return (makeError(Msg));
-    }
-  for (PendingShard &P : Set.Shards)
-    for (const std::string &W : P.Warnings)
-      warn(W);
   // Complete: into place, the index last.
-  for (PendingShard &P : Set.Shards) {
-    if (std::error_code EC = sys::fs::rename(P.Temp, P.Final))
-      return (makeError(P.Final +
-                        ": cannot rename the finished shard "
-                        "into place: " +
-                        EC.message()));
-    sys::DontRemoveFileOnSignal(P.Temp);
-    P.Temp.clear();
-  }
+  if (Error E = publish(Set))
+    return E;
   if (WantIndex) {
     if (Error E = writeIndex(*Plan, Target))
       return E;

@@ -255,6 +255,8 @@ TEST(DTypeWidths, SubByteKinds) {
   EXPECT_EQ(dtypeBytes(DType::Float6E2M3FN, 4), 3u);
   EXPECT_EQ(dtypeBytes(DType::Float32, 3), 12u);
   EXPECT_FALSE(dtypeBytes(DType::Float64, 1ull << 62));
+  EXPECT_EQ(dtypeBytes(DType::Float32, 1ull << 60), 1ull << 62);
+  EXPECT_EQ(dtypeBytes(DType::Float4E2M1FN, ~0ull), 1ull << 63);
   EXPECT_EQ(dtypeElements(DType::Float6E2M3FN, 3), 4u);
   EXPECT_FALSE(dtypeElements(DType::Float6E2M3FN, 4));
   EXPECT_EQ(dtypeElements(DType::Float4E2M1FN, 5), 10u);
