@@ -105,6 +105,21 @@ std::string keyLabel(const Value *K) {
   return K ? pythonTypeName(*K).str() : "?";
 }
 
+/// A set's files, in the order their tensors come.
+void writeShardFiles(const Checkpoint &C, raw_ostream &OS) {
+  std::vector<std::string> Files;
+  C.forEachTensor([&](TensorValue &T) {
+    const StorageRef &S = T.storage();
+    if (S && S->source() && !llvm::is_contained(Files, S->source()->path()))
+      Files.push_back(S->source()->path().str());
+  });
+  OS << "shards: " << Files.size() << " file" << (Files.size() == 1 ? "" : "s");
+  if (!Files.empty())
+    OS << " (" << Files.front()
+       << (Files.size() > 1 ? " ... " + Files.back() : std::string()) << ")";
+  OS << "\n";
+}
+
 } // namespace
 
 void writeSummary(const Checkpoint &C, raw_ostream &OS) {
@@ -116,6 +131,8 @@ void writeSummary(const Checkpoint &C, raw_ostream &OS) {
   if (!C.RecordPrefix.empty())
     OS << "record prefix: " << C.RecordPrefix << "\n";
   OS << "byte order: " << C.ByteOrder << "\n";
+  if (C.Format == "shards")
+    writeShardFiles(C, OS);
 
   Stats S;
   collect(C.root().get(), S);
