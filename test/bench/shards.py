@@ -21,8 +21,9 @@ Tasks, each against `cp` of the set's bytes and the Python recipe
 One untimed round first: every run must succeed, and each wopt output is
 checked (rename: tensor-identical to the recipe's set, shard by shard;
 merge and reshard: the same tensors and bytes as the input, and reshard the
-same split as the recipe's). Then --runs rounds, alternating, outputs
-deleted and `sync` before every run. Medians, min-max, peak RSS
+same split as the recipe's). Then --runs rounds, alternating, `sync` before
+every run. Every output is deleted as soon as it is measured (or checked),
+so the disk holds the input and at most two outputs at once (~15 GB at 5g). Medians, min-max, peak RSS
 (/usr/bin/time) and the load average before and after go to the Markdown
 tables on stdout and the JSON file.
 """
@@ -178,27 +179,31 @@ def summary_of(wopt, path):
     return p.returncode, lines
 
 
-def check_outputs(wopt, src, out):
-    """Problems found in the wopt outputs of the check round ([] if none)."""
+def check_task(task, wopt, src, out):
+    """Problems found in the wopt outputs of one task's check round."""
     problems = []
-    rc, want = summary_of(wopt, src + "/")
-    for d, what in [("m-wopt/merged.safetensors", "merge"), ("r-wopt", "reshard"),
-                    ("n-wopt", "rename")]:
-        rc, got = summary_of(wopt, os.path.join(out, d))
-        if rc != 0 or got != want:
-            problems.append("%s: wopt's output holds %s, the input %s" % (what, got, want))
-    # reshard: the same split as the recipe's (file names differ by extension).
-    a = json.load(open(os.path.join(out, "r-wopt", "model.safetensors.index.json")))
-    b = json.load(open(os.path.join(out, "r-py", "pytorch_model.bin.index.json")))
-    norm = lambda wm: {k: v.split("-", 1)[1].split(".")[0] for k, v in wm.items()}  # noqa: E731
-    if norm(a["weight_map"]) != norm(b["weight_map"]) or a["metadata"] != b["metadata"]:
-        problems.append("reshard: wopt's split differs from the recipe's")
-    # rename: tensor-identical to the recipe's set, shard by shard.
-    p = subprocess.run([PYTHON, "-c", COMPARE_SETS, os.path.join(out, "n-wopt"),
-                        os.path.join(out, "n-py")], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, text=True)
-    if p.returncode != 0:
-        problems.append("rename: " + p.stdout.strip())
+    _, want = summary_of(wopt, src + "/")
+    got_path = {"merge": "m-wopt/merged.safetensors", "reshard": "r-wopt",
+                "rename": "n-wopt"}[task]
+    rc, got = summary_of(wopt, os.path.join(out, got_path))
+    if rc != 0 or got != want:
+        problems.append("%s: wopt's output holds %s, the input %s" % (task, got, want))
+    if task == "reshard":
+        # The same split as the recipe's (file names differ by extension).
+        a = json.load(open(os.path.join(out, "r-wopt", "model.safetensors.index.json")))
+        b = json.load(open(os.path.join(out, "r-py", "pytorch_model.bin.index.json")))
+        norm = lambda wm: {k: v.split("-", 1)[1].split(".")[0]  # noqa: E731
+                           for k, v in wm.items()}
+        if norm(a["weight_map"]) != norm(b["weight_map"]) or a["metadata"] != b["metadata"]:
+            problems.append("reshard: wopt's split differs from the recipe's")
+    if task == "rename":
+        # Tensor-identical to the recipe's set, shard by shard.
+        p = subprocess.run([PYTHON, "-c", COMPARE_SETS, os.path.join(out, "n-wopt"),
+                            os.path.join(out, "n-py")], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+        bench.log("rename: " + p.stdout.strip().splitlines()[-1])
+        if p.returncode != 0:
+            problems.append("rename: " + p.stdout.strip())
     return problems
 
 
@@ -238,27 +243,37 @@ def bench_size(size, args, cache):
            "tensor_bytes": total, "shards": len(shard_files(src)), "failures": [],
            "load_before": loadavg(), "contestants": []}
     samples = {(n, t): [] for n, t, _, _ in rows}
+    # Check round, task by task; each task's outputs are deleted once
+    # checked (a 5 GB set times eleven contestants would not fit the disk).
     bench.log("shards %s: check round" % size)
-    for name, task, cmd, d in rows:
-        s = run(cmd, d, errfile)
-        if args.runs == 0:
-            samples[(name, task)].append(s)
-        if s["rc"] != 0:
-            msg = "%s %s exited %d: %s\n%s" % (name, task, s["rc"], " ".join(cmd),
-                                               bench.tail(errfile))
-            bench.log("FAILED: " + msg)
-            res["failures"].append(msg)
-    if not res["failures"]:
-        res["failures"] += check_outputs(args.wopt, src, out)
-        res["checked"] = not res["failures"]
+    for task in ["merge", "reshard", "rename"]:
+        failed = False
+        for name, t, cmd, d in rows:
+            if t != task:
+                continue
+            s = run(cmd, d, errfile)
+            if args.runs == 0:
+                samples[(name, task)].append(s)
+            if s["rc"] != 0:
+                msg = "%s %s exited %d: %s\n%s" % (name, task, s["rc"], " ".join(cmd),
+                                                   bench.tail(errfile))
+                bench.log("FAILED: " + msg)
+                res["failures"].append(msg)
+                failed = True
+        if not failed:
+            res["failures"] += check_task(task, args.wopt, src, out)
+        for _, t, _, d in rows:
+            if t == task and not (args.keep_outputs and args.runs == 0):
+                shutil.rmtree(d, ignore_errors=True)
+    res["checked"] = not res["failures"]
     for r in range(args.runs):
         bench.log("shards %s: round %d/%d (load %s)" % (size, r + 1, args.runs, loadavg()))
         for name, task, cmd, d in rows:
             samples[(name, task)].append(run(cmd, d, errfile))
+            if not args.keep_outputs:
+                shutil.rmtree(d, ignore_errors=True)
     res["load_after"] = loadavg()
     for name, task, cmd, d in rows:
-        if not args.keep_outputs:
-            shutil.rmtree(d, ignore_errors=True)
         s = samples[(name, task)]
         rss = [x["maxrss_kib"] for x in s if x["maxrss_kib"] is not None]
         res["contestants"].append({
