@@ -396,18 +396,18 @@ unsigned wopt::restoreSafetensorsAliases(DictValue &SD) {
   auto *State = dyn_cast_or_null<DictValue>(SD.state().get());
   if (!State)
     return 0;
-  StringMap<const TensorValue *> Tensors;
+  StringMap<ValuePtr> Tensors;
   for (const DictEntry &E : SD.entries())
     if (std::optional<StringRef> K = E.keyString())
-      if (auto *T = dyn_cast<TensorValue>(E.Val.get()))
-        Tensors[*K] = T;
+      if (isa<TensorValue>(E.Val.get()))
+        Tensors.try_emplace(*K, E.Val);
   // Metadata keys are unique (a JSON object), so each name is restored once.
   std::vector<DictEntry> Kept, Restored;
   for (DictEntry &E : State->entries()) {
     auto *K = dyn_cast<StringValue>(E.Key.get());
     auto *V = dyn_cast<StringValue>(E.Val.get());
     // An alias record: a name no entry has, pointing at a tensor entry.
-    const TensorValue *Target = nullptr;
+    ValuePtr Target;
     if (K && V && K->kind() == Value::Kind::Str &&
         V->kind() == Value::Kind::Str && !SD.find(K->value()))
       Target = Tensors.lookup(V->value());
@@ -415,11 +415,9 @@ unsigned wopt::restoreSafetensorsAliases(DictValue &SD) {
       Kept.push_back(std::move(E));
       continue;
     }
-    // The same view of the same storage: tied again, as it was saved.
-    ValuePtr Alias = Target->clone();
-    auto &P = cast<TensorValue>(*Alias).provenance();
-    P.KeyPath = {K->value()};
-    Restored.push_back({E.Key, std::move(Alias)});
+    // The same tensor under a second name, as a tied state_dict() holds it
+    // (and as torch.load gives it back from a .pth).
+    Restored.push_back({E.Key, std::move(Target)});
   }
   unsigned N = Restored.size();
   State->entries() = std::move(Kept);
@@ -575,6 +573,13 @@ static const DictValue *rootDict(const Checkpoint &C) {
 }
 
 static Expected<ExportPlan> planExport(const Checkpoint &C, StringRef Path) {
+  // safetensors is little-endian by definition; the bytes of a big-endian
+  // checkpoint would be read as other values.
+  if (C.ByteOrder != "little")
+    return fileError(Path, "the checkpoint's tensor bytes are " + C.ByteOrder +
+                               "-endian and safetensors holds little-endian "
+                               "data only (write a .pth, which keeps the "
+                               "byte order)");
   const DictValue *SD = rootDict(C);
   if (!SD)
     return fileError(Path, "safetensors holds a flat dict of named tensors, "

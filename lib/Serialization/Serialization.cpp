@@ -2,6 +2,7 @@
 #include "wopt/Serialization/Serialization.h"
 #include "wopt/IR/TextIR.h"
 #include "wopt/Serialization/FlatBuffers.h"
+#include "wopt/Serialization/PickleReader.h"
 #include "wopt/Serialization/Safetensors.h"
 #include "wopt/Serialization/Shards.h"
 #include "wopt/Serialization/Torch.h"
@@ -35,14 +36,6 @@ StringRef wopt::formatName(FileFormat F) {
   llvm_unreachable("bad format");
 }
 
-/// torch.save's legacy format starts with pickle protocol 2 and the magic
-/// number 0x1950a86a20f9469cfc6c as a 10-byte LONG1.
-static bool isLegacyTorch(StringRef S) {
-  return S.starts_with(StringRef("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20"
-                                 "\x6a\xa8\x50\x19",
-                                 14));
-}
-
 /// safetensors: a u64 header length, then JSON. Recognised by a length
 /// whose top three bytes are zero (no text file starts with three NULs at
 /// bytes 5..7; headers are at most 100 MB) or, whatever the length, by a
@@ -62,7 +55,7 @@ FileFormat wopt::detectFormat(ArrayRef<uint8_t> Bytes) {
   StringRef S(reinterpret_cast<const char *>(Bytes.data()), Bytes.size());
   if (S.starts_with("PK\x03\x04") || S.starts_with("PK\x05\x06"))
     return FileFormat::TorchZip; // importTorch refuses TorchScript archives
-  if (isLegacyTorch(S))
+  if (looksLikeLegacyTorch(Bytes))
     return FileFormat::TorchLegacy;
   if (S.size() >= 8 && S.substr(4, 4) == "WOPT")
     return FileFormat::FlatBuffers;

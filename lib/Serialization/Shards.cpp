@@ -177,6 +177,8 @@ static std::unique_ptr<Checkpoint> finishSet(std::shared_ptr<DictValue> Root,
     Root->setState(Meta.OtherState);
   }
   auto C = std::make_unique<Checkpoint>(std::move(Root));
+  // The set owns the nodes now (the shards' checkpoints go away).
+  C->graph().adoptReachable(C->root());
   C->SourcePath = SourcePath.str();
   C->Format = "shards";
   return C;

@@ -68,13 +68,68 @@ TEST(PickleTest, UnknownGlobalsStayOpaque) {
   ASSERT_TRUE(O.State);
 }
 
-TEST(PickleTest, MemoGetClones) {
+TEST(PickleTest, MemoGetIsTheSameObject) {
   auto V = readPickle("\x80\x02]q\x01K\x01"
                       "ah\x01\x86.");
   ASSERT_EQ(msg(V), "");
   auto &T = cast<SequenceValue>(**V).elements();
-  EXPECT_NE(T[0].get(), T[1].get());
+  EXPECT_EQ(T[0].get(), T[1].get());
   EXPECT_EQ(cast<SequenceValue>(*T[1]).elements().size(), 1u);
+}
+
+TEST(PickleTest, CyclesAreEdges) {
+  // L = []; L.append(L); L.append(L): one node that holds itself twice.
+  auto V = readPickle("\x80\x02]q\x00h\x00" "ah\x00" "a."s);
+  ASSERT_EQ(msg(V), "");
+  auto &L = cast<SequenceValue>(**V);
+  ASSERT_EQ(L.elements().size(), 2u);
+  EXPECT_EQ(L.elements()[0].get(), V->get());
+  EXPECT_EQ(L.elements()[1].get(), V->get());
+  EXPECT_EQ((*V)->countNodes(), 1u);
+}
+
+TEST(PickleTest, MemoBlowupIsLinear) {
+  // A list appended to itself 100 times: 100 edges, one node, instantly.
+  std::string P = "\x80\x02]q\x00"s;
+  for (int I = 0; I < 100; ++I)
+    P += "h\x00" "a"s;
+  P += ".";
+  auto V = readPickle(P);
+  ASSERT_EQ(msg(V), "");
+  EXPECT_EQ(cast<SequenceValue>(**V).elements().size(), 100u);
+  EXPECT_EQ((*V)->countNodes(), 1u);
+}
+
+TEST(PickleTest, UnhashableKeysAreRefused) {
+  // {[]: 1}, set([[]]), frozenset([{}]), d[d] = 'v': Python refuses them.
+  EXPECT_EQ(msg(readPickle("\x80\x02}]K\x01s.")),
+            "t.pth: data.pkl: a dict key is a list, which Python cannot hash "
+            "(unhashable type: 'list') at byte 6");
+  EXPECT_NE(msg(readPickle("\x80\x04\x8f(]\x90.")).find("a set element is a "
+                                                     "list"),
+            std::string::npos);
+  EXPECT_NE(msg(readPickle("\x80\x04(}\x91.")).find("a frozenset element "
+                                                   "is a dict"),
+            std::string::npos);
+  EXPECT_NE(msg(readPickle("\x80\x02}q\x00h\x00X\x01\x00\x00\x00vs."s))
+                .find("a dict key is a dict"),
+            std::string::npos);
+  // A tuple of hashables is a fine key; a tuple holding a list is not.
+  EXPECT_EQ(msg(readPickle("\x80\x02}K\x01K\x02\x86K\x03s.")), "");
+  EXPECT_NE(msg(readPickle("\x80\x02}K\x01]\x86K\x03s.")).find("a dict key "
+                                                             "is a tuple"),
+            std::string::npos);
+}
+
+TEST(PickleTest, DeepGraphsAreRefused) {
+  // 2000 nested lists, each made from the previous one by the memo: the
+  // nesting limit holds for chains of references too.
+  std::string P = "\x80\x02]q\x00"s;
+  for (int I = 0; I < 2000; ++I)
+    P += "]h\x00" "aq\x00"s;
+  P += ".";
+  EXPECT_NE(msg(readPickle(P)).find("values nested deeper than 1000 (limit)"),
+            std::string::npos);
 }
 
 TEST(PickleTest, CodecsEncodeIsBytes) {

@@ -85,7 +85,7 @@ TEST(ExportGuarantees, SafetensorsRefusesDuplicateNames) {
   T->setShape({1});
   T->setStorage(Storage::owned("0", DType::Float32, {0, 0, 128, 63}));
   Root->entries().push_back({makeStr("w"), T});
-  Root->entries().push_back({makeStr("w"), T->clone()});
+  Root->entries().push_back({makeStr("w"), T});
   Checkpoint C(Root);
   TempDir Dir;
   Error E = exportSafetensors(C, Dir.file("o.safetensors"));
