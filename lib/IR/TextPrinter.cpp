@@ -418,7 +418,7 @@ void Printer::printStorageDecl(const Storage &S, unsigned Name) {
 /// Literals read as little-endian; a big-endian checkpoint's bytes are
 /// printed as they are, in hex.
 void Printer::printData(ArrayRef<uint8_t> Bytes, DType T) {
-  if (BigEndian && dtypeSize(T) > 1) {
+  if (BigEndian && dtypeBits(T) > 8) {
     printHex(OS, Bytes);
     return;
   }

@@ -155,7 +155,7 @@ Error Verifier::verifyValue(const Value *V) {
     if (!SV->storage())
       return fail("storage value without a storage");
     if (!SV->isUntyped() &&
-        SV->storage()->numBytes() % dtypeSize(SV->typedAs()) != 0)
+        !dtypeElements(SV->typedAs(), SV->storage()->numBytes()))
       return fail("storage of " + Twine(SV->storage()->numBytes()) +
                   " bytes is not a whole number of " +
                   dtypeName(SV->typedAs()) + " elements");

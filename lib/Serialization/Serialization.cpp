@@ -75,8 +75,9 @@ importText(std::shared_ptr<SourceFile> Source) {
   auto C = parseCheckpoint(MemoryBufferRef(Text, Source->path()));
   if (!C)
     return C.takeError();
+  // The parser keeps the format the header names (a print of a .pth says
+  // torch-zip); without one it is "wir".
   (*C)->SourcePath = Source->path().str();
-  (*C)->Format = "wir";
   return C;
 }
 

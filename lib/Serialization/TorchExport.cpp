@@ -43,6 +43,8 @@ struct StorageRecord {
 /// numbering storages in first-use order.
 class TorchPickler {
 public:
+  /// AllowElided: only the pickle is wanted (pickleTorch), not the data.
+  explicit TorchPickler(bool AllowElided = false) : AllowElided(AllowElided) {}
   Expected<std::string> run(const Checkpoint &C);
   std::vector<StorageRecord> Records;
 
@@ -57,6 +59,7 @@ private:
                                          const Twine &Subject);
   Error checkView(const TensorValue &T, StringRef Name);
   DenseMap<const Storage *, size_t> Index;
+  bool AllowElided;
 };
 
 std::string tensorName(const TensorValue &T, PickleWriter &W) {
@@ -75,7 +78,7 @@ Expected<const StorageRecord *>
 TorchPickler::record(const Storage *S, DType Type, const Twine &Subject) {
   if (!S)
     return makeError(Subject + " has no storage");
-  if (!S->hasData())
+  if (!S->hasData() && !AllowElided)
     return makeError(Subject + " has no data (elided storage '" + S->key() +
                      "'): cannot write a .pth without the tensor bytes");
   auto [It, Inserted] = Index.try_emplace(S, Records.size());
@@ -368,6 +371,10 @@ Error writeAtomically(StringRef Path, function_ref<Error(int FD)> Write) {
 }
 
 } // namespace
+
+Expected<std::string> pickleTorch(const Checkpoint &C) {
+  return TorchPickler(/*AllowElided=*/true).run(C);
+}
 
 Error exportTorch(const Checkpoint &C, StringRef Path,
                   const TorchExportOptions &Opts) {

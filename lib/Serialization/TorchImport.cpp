@@ -16,6 +16,7 @@
 #include "wopt/Serialization/Torch.h"
 #include "wopt/Serialization/ZipReader.h"
 #include "llvm/ADT/SmallPtrSet.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/Endian.h"
@@ -90,6 +91,8 @@ public:
 
   Expected<std::unique_ptr<Checkpoint>> importZip();
   Expected<std::unique_ptr<Checkpoint>> importLegacy();
+  /// The whole source is a data.pkl whose storages are elided.
+  Expected<std::unique_ptr<Checkpoint>> importPickle();
 
 private:
   void installCallbacks(PickleReader &R, bool Legacy);
@@ -196,13 +199,18 @@ Expected<ValuePtr> TorchImporter::loadStorage(PickleReader &R,
   bool Overflow = false;
   uint64_t Bytes = SaturatingMultiply(uint64_t(Numel->value()),
                                       uint64_t(dtypeSize(*DT)), &Overflow);
-  if (Overflow || Bytes > Source->size())
+  // A storage lives in the file; with no archive (importPickle) it is only
+  // a size, but still one a file could hold.
+  uint64_t Room = Zip || Legacy ? Source->size() : uint64_t(1) << 62;
+  if (Overflow || Bytes > Room)
     return R.error(At, formatv("storage '{0}' of {1} {2} elements is larger "
                                "than the file",
                                Key->value(), Numel->value(), Type->name())
                            .str());
   StorageRef S;
-  if (Legacy) {
+  if (!Zip && !Legacy) {
+    S = Storage::elided(Key->value(), *DT, Bytes);
+  } else if (Legacy) {
     // Where the bytes are is known only after the last pickle.
     S = Storage::elided(Key->value(), *DT, Bytes);
     LegacyNumel[Key->value()] = Numel->value();
@@ -583,6 +591,20 @@ Expected<std::unique_ptr<Checkpoint>> TorchImporter::importZip() {
   return C;
 }
 
+Expected<std::unique_ptr<Checkpoint>> TorchImporter::importPickle() {
+  PickleReader R(Source->bytes(), File, Limits);
+  installCallbacks(R, /*Legacy=*/false);
+  Expected<ValuePtr> Root = R.read();
+  if (!Root)
+    return Root.takeError();
+  auto C = std::make_unique<Checkpoint>();
+  C->Format = "torch-pickle";
+  C->setRoot(std::move(*Root));
+  if (Error Err = finish(*C, R))
+    return Err;
+  return C;
+}
+
 //===----------------------------------------------------------------------===//
 // Legacy
 //===----------------------------------------------------------------------===//
@@ -697,6 +719,15 @@ importTorch(std::shared_ptr<SourceFile> Source, const ReaderLimits &Limits) {
     return I.importLegacy();
   return fail(File + ": not a torch checkpoint (neither a zip archive nor a "
                      "legacy torch pickle)");
+}
+
+Expected<std::unique_ptr<Checkpoint>>
+importTorchPickle(ArrayRef<uint8_t> Pickle, StringRef Name,
+                  const ReaderLimits &Limits) {
+  auto Buffer = MemoryBuffer::getMemBuffer(toStringRef(Pickle), Name,
+                                           /*RequiresNullTerminator=*/false);
+  TorchImporter I(SourceFile::fromBuffer(std::move(Buffer), Name), Limits);
+  return I.importPickle();
 }
 
 bool looksLikeLegacyTorch(ArrayRef<uint8_t> Bytes) {

@@ -629,7 +629,6 @@ int Driver::runSplit() const {
     Error Err = C ? Error::success() : C.takeError();
     if (!Err) {
       (*C)->SourcePath = Opts.Input;
-      (*C)->Format = "wir";
       Err = process(**C);
     }
     if (!Err) {

@@ -1,6 +1,12 @@
 //===- PickleTest.cpp - The symbolic unpickler on hand-built pickles
 //-------===//
+#include "wopt/IR/TextIR.h"
 #include "wopt/Serialization/PickleReader.h"
+#include "wopt/Serialization/Torch.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
 #include "gtest/gtest.h"
 
 using namespace wopt;
@@ -185,6 +191,51 @@ TEST(PickleTest, LegacyMagic) {
                        0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e};
   EXPECT_TRUE(looksLikeLegacyTorch(M));
   EXPECT_FALSE(looksLikeLegacyTorch(ArrayRef<uint8_t>(M).take_front(5)));
+}
+
+/// The IR a torch data.pkl reads to, printed, or the error.
+std::string readAndPrint(StringRef Pickle, StringRef Name) {
+  auto C = importTorchPickle(arrayRefFromStringRef(Pickle), Name);
+  if (!C)
+    return "error: " + toString(C.takeError());
+  std::string S;
+  raw_string_ostream OS(S);
+  printCheckpoint(**C, OS);
+  return S;
+}
+
+// Inputs a property fuzzer found: read -> write -> read changed the value,
+// or the writer emitted what the reader then refused. Each must be refused
+// on the first read, or come back the same.
+TEST(PickleTest, FuzzerFindingsRoundTrip) {
+  SmallString<128> Dir(WOPT_TEST_INPUTS);
+  sys::path::append(Dir, "findings", "pickle-roundtrip");
+  std::error_code EC;
+  unsigned Files = 0;
+  for (sys::fs::directory_iterator It(Dir, EC), End; It != End && !EC;
+       It.increment(EC)) {
+    auto Buf = MemoryBuffer::getFile(It->path());
+    ASSERT_TRUE(bool(Buf)) << It->path();
+    ++Files;
+    StringRef Name = sys::path::filename(It->path());
+    auto C = importTorchPickle(arrayRefFromStringRef((*Buf)->getBuffer()),
+                               Name);
+    if (!C) {
+      // Refused: a one-line message naming the file.
+      std::string Msg = toString(C.takeError());
+      EXPECT_EQ(Msg.find('\n'), std::string::npos) << Msg;
+      EXPECT_EQ(Msg.rfind(Name, 0), 0u) << Msg;
+      continue;
+    }
+    std::string First;
+    raw_string_ostream OS(First);
+    printCheckpoint(**C, OS);
+    auto P = pickleTorch(**C);
+    ASSERT_TRUE(bool(P)) << Name.str() << ": " << toString(P.takeError());
+    EXPECT_EQ(readAndPrint(*P, Name), First) << Name.str();
+  }
+  EXPECT_FALSE(EC) << EC.message();
+  EXPECT_EQ(Files, 9u);
 }
 
 } // namespace

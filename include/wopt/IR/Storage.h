@@ -85,7 +85,8 @@ public:
   const std::string &location() const { return Location; }
   void setLocation(std::string L) { Location = std::move(L); }
   DataKind kind() const { return Kind; }
-  bool hasData() const { return Kind != DataKind::Elided; }
+  /// An empty storage has all of its (no) bytes, whatever its kind.
+  bool hasData() const { return Kind != DataKind::Elided || NumBytes == 0; }
   /// The bytes (empty when elided). Touching them faults mapped pages in; a
   /// computed storage is materialised (once) into memory: exporters should
   /// stream it with read() instead.
