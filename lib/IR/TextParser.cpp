@@ -428,15 +428,10 @@ Expected<ValuePtr> Parser::parseIntegerValue() {
   int64_t V;
   if (!Text.getAsInteger(10, V))
     return makeInt(V);
-  // Roughly 3.33 bits per digit; one more for the sign.
-  unsigned Bits = (unsigned)Text.size() * 4 + 8;
-  APInt A(Bits, Text, 10);
-  unsigned NumBytes = (A.getSignificantBits() + 7) / 8;
-  APInt W = A.trunc(NumBytes * 8);
-  std::string Bytes(NumBytes, '\0');
-  for (unsigned I = 0; I < NumBytes; ++I)
-    Bytes[I] = (char)W.extractBitsAsZExtValue(8, I * 8);
-  return std::make_shared<BigIntValue>(std::move(Bytes));
+  std::optional<std::string> Bytes = longBytesFromDecimal(Text);
+  if (!Bytes)
+    return error("integer literal of more than 10000 digits");
+  return std::make_shared<BigIntValue>(std::move(*Bytes));
 }
 
 //===----------------------------------------------------------------------===//

@@ -7,7 +7,6 @@
 //===----------------------------------------------------------------------===//
 
 #include "wopt/Serialization/PickleReader.h"
-#include "llvm/ADT/APInt.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -39,24 +38,6 @@ StringRef PickleReader::mapModuleName(StringRef Module) {
 }
 
 namespace {
-
-/// The two's complement little-endian bytes of a decimal integer, as pickle's
-/// LONG1 would carry it; nullopt when Text is not one.
-std::optional<std::string> decimalToLong(StringRef Text) {
-  StringRef Digits = Text;
-  Digits.consume_front("-");
-  if (Digits.empty() || Digits.size() > 10000 ||
-      !all_of(Digits, [](char C) { return isDigit(C); }))
-    return std::nullopt;
-  // About 3.33 bits per digit, plus the sign.
-  APInt A(unsigned(Text.size()) * 4 + 8, Text, 10);
-  unsigned NumBytes = (A.getSignificantBits() + 7) / 8;
-  APInt W = A.trunc(NumBytes * 8);
-  std::string Bytes(NumBytes, '\0');
-  for (unsigned I = 0; I < NumBytes; ++I)
-    Bytes[I] = char(W.extractBitsAsZExtValue(8, I * 8));
-  return Bytes;
-}
 
 /// A reference to a global that nothing was done to.
 bool isBareGlobal(const OpaqueValue &O) {
@@ -438,7 +419,7 @@ Error PickleReader::stepText(uint8_t Op, uint64_t At, bool &Handled) {
       return pushNew(makeInt(V), At);
     // Protocol 0 and 1 write every long as decimal text, the legacy torch
     // magic number among them.
-    std::optional<std::string> Big = decimalToLong(Digits);
+    std::optional<std::string> Big = longBytesFromDecimal(Digits);
     if (!Big)
       return error(At, "LONG argument " + quoteForMessage(*L) +
                            " is not an integer");

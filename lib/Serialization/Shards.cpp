@@ -644,7 +644,7 @@ static Error writeShard(const Checkpoint &Sub, const ShardTarget &Target,
     TorchExportOptions TO;
     // torch.save names the record folder after the file it writes.
     TO.RecordPrefix = sys::path::stem(P.Final).str();
-    TO.ComputeCRC = Opts.ComputeCRC;
+    TO.VerifyInputCRC = Opts.VerifyInputCRC;
     TO.OnProgress = Report;
     return exportTorch(Sub, P.Temp, TO);
   }

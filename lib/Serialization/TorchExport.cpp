@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "AtomicOutput.h"
+#include "DataCopy.h"
 #include "Progress.h"
 #include "wopt/Serialization/PickleWriter.h"
 #include "wopt/Serialization/Torch.h"
@@ -296,11 +297,37 @@ Expected<std::string> TorchPickler::run(const Checkpoint &C) {
 
 /// Bytes of storages held in memory are written in pieces this large.
 constexpr size_t MemoryChunk = 8 << 20;
+/// Computed storages are produced into a buffer this large at a time.
+constexpr size_t ProduceChunk = 1 << 20;
 
-Error writeStorage(ZipWriter &Z, const Storage &S) {
-  const std::shared_ptr<SourceFile> &Src = S.source();
-  if (S.kind() == Storage::DataKind::Mapped && Src && Src->fd() >= 0)
-    return Z.copyFromFile(Src->fd(), S.sourceOffset(), S.numBytes());
+/// Streams the bytes of S into the current record: kernel-side or through
+/// one buffer from the input file (ZipWriter::copyFromFile), from memory,
+/// or produced a chunk at a time (a computed storage is never whole in
+/// memory).
+Error writeStorage(ZipWriter &Z, const Storage &S,
+                   std::vector<uint8_t> &Scratch) {
+  switch (S.kind()) {
+  case Storage::DataKind::Elided:
+    llvm_unreachable("the pickler refuses elided storages");
+  case Storage::DataKind::Computed:
+    Scratch.resize(std::min<uint64_t>(S.numBytes(), ProduceChunk));
+    for (uint64_t Off = 0; Off < S.numBytes();) {
+      MutableArrayRef<uint8_t> Part(
+          Scratch.data(), std::min<uint64_t>(S.numBytes() - Off, ProduceChunk));
+      if (Error E = S.read(Off, Part))
+        return E;
+      if (Error E = Z.writeData(Part))
+        return E;
+      Off += Part.size();
+    }
+    return Error::success();
+  case Storage::DataKind::Mapped:
+    if (S.source()->fd() >= 0)
+      return Z.copyFromFile(S.source()->fd(), S.sourceOffset(), S.numBytes());
+    break; // stdin: the bytes are in memory
+  case Storage::DataKind::Owned:
+    break;
+  }
   ArrayRef<uint8_t> Bytes = S.bytes();
   assert(Bytes.size() == S.numBytes() && "storage size mismatch");
   while (!Bytes.empty()) {
@@ -312,13 +339,34 @@ Error writeStorage(ZipWriter &Z, const Storage &S) {
   return Error::success();
 }
 
+/// One data record. A storage that is still the data of a zip record whose
+/// directory gave a CRC keeps that CRC and is copied kernel-side: nothing
+/// is computed, so export costs what cp costs, and a corrupt input record
+/// stays detectably corrupt in the output (unzip -t, zipfile). With
+/// VerifyInputCRC the CRC is computed while copying and checked instead.
+Error writeDataRecord(ZipWriter &Z, StringRef Name, const Storage &S,
+                      const TorchExportOptions &Opts,
+                      std::vector<uint8_t> &Scratch) {
+  std::optional<uint32_t> Known;
+  if (!Opts.VerifyInputCRC)
+    Known = S.sourceCRC();
+  if (Error E = Z.beginRecord(Name, S.numBytes(), Known))
+    return E;
+  if (Error E = writeStorage(Z, S, Scratch))
+    return E;
+  if (Opts.VerifyInputCRC)
+    if (Error E = detail::checkSourceCRC(S, Z.currentCRC()))
+      return E;
+  return Z.endRecord();
+}
+
 /// Records in torch's order: data.pkl, byteorder (torch >= 2.1), data/<key>
 /// in lexicographic key order, version.
 Error writeArchive(int FD, StringRef Prefix, StringRef ByteOrder,
                    StringRef Pickle, std::vector<StorageRecord> Records,
-                   const detail::ProgressFn &Report, bool ComputeCRC) {
+                   const detail::ProgressFn &Report,
+                   const TorchExportOptions &Opts) {
   ZipWriter Z(FD);
-  Z.setComputeCRC(ComputeCRC);
   if (Report)
     Z.setProgress([&Report](uint64_t Done) { Report(Done); });
   std::string P = (Prefix + "/").str();
@@ -329,14 +377,10 @@ Error writeArchive(int FD, StringRef Prefix, StringRef ByteOrder,
   llvm::sort(Records, [](const StorageRecord &A, const StorageRecord &B) {
     return A.Key < B.Key;
   });
-  for (const StorageRecord &R : Records) {
-    if (Error E = Z.beginRecord(P + "data/" + R.Key, R.S->numBytes()))
+  std::vector<uint8_t> Scratch;
+  for (const StorageRecord &R : Records)
+    if (Error E = writeDataRecord(Z, P + "data/" + R.Key, *R.S, Opts, Scratch))
       return E;
-    if (Error E = writeStorage(Z, *R.S))
-      return E;
-    if (Error E = Z.endRecord())
-      return E;
-  }
   if (Error E = Z.addRecord(P + "version", arrayRefFromStringRef("3\n")))
     return E;
   return Z.finish();
@@ -382,6 +426,10 @@ Error exportTorch(const Checkpoint &C, StringRef Path,
   Expected<std::string> Pickle = Pickler.run(C);
   if (!Pickle)
     return Pickle.takeError();
+  if (Opts.VerifyInputCRC &&
+      llvm::none_of(Pickler.Records,
+                    [](const StorageRecord &R) { return R.S->sourceCRC(); }))
+    return detail::nothingToVerify();
   std::string Prefix = recordPrefix(Path, Opts);
   std::optional<detail::ProgressBar> Bar;
   detail::ProgressFn Report = Opts.OnProgress;
@@ -392,7 +440,7 @@ Error exportTorch(const Checkpoint &C, StringRef Path,
   }
   auto Write = [&](int FD) {
     Error E = writeArchive(FD, Prefix, C.ByteOrder, *Pickle, Pickler.Records,
-                           Report, Opts.ComputeCRC);
+                           Report, Opts);
     if (Bar)
       Bar->done();
     return E;

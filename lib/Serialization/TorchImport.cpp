@@ -239,7 +239,9 @@ Expected<StorageRef> TorchImporter::zipStorage(PickleReader &R, StringRef Key,
                                "but record '{2}' has {3}",
                                Key, Bytes, E->Name, E->Size)
                            .str());
-  return Storage::mapped(Key.str(), T, Source, E->DataOffset, E->Size);
+  StorageRef S = Storage::mapped(Key.str(), T, Source, E->DataOffset, E->Size);
+  S->setSourceRecord(E->Name, E->CRC);
+  return S;
 }
 
 //===----------------------------------------------------------------------===//

@@ -16,7 +16,6 @@ Tasks, each against `cp` of the set's bytes and the Python recipe
            and the same with -j 1 and -j 2
   rename   wopt SET/ -pass-pipeline='rename{rule=model\\.(.*)=>$1}'
                 -o OUT/pytorch_model.bin.index.json -max-shard-size=<the set's>
-           and the same with -no-crc (torch >= 2.6's compute_crc32=False)
 
 One untimed round first: every run must succeed, and each wopt output is
 checked (rename: tensor-identical to the recipe's set, shard by shard;
@@ -150,9 +149,6 @@ def contestants(wopt, src, max_size, reshard_size, out):
         ("wopt", "rename", [wopt, src + "/", "-pass-pipeline=" + rename, "-o",
                             o("n-wopt") + "/pytorch_model.bin.index.json",
                             "-max-shard-size=%d" % max_size], o("n-wopt")),
-        ("wopt -no-crc", "rename", [wopt, src + "/", "-pass-pipeline=" + rename, "-no-crc",
-                                    "-o", o("n-wopt-nc") + "/pytorch_model.bin.index.json",
-                                    "-max-shard-size=%d" % max_size], o("n-wopt-nc")),
         ("python", "rename", [PYTHON, os.path.join(HERE, "shards_python.py"), "rename", index,
                               o("n-py")], o("n-py")),
         ("cp", "rename", cp(o("n-cp")) + files + [o("n-cp")], o("n-cp")),

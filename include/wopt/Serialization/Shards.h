@@ -108,7 +108,7 @@ struct ShardExportOptions {
   bool WriteShards = true;
   bool WriteIndex = true;
   bool Progress = false;
-  bool ComputeCRC = true; ///< torch shards: -no-crc
+  bool VerifyInputCRC = false; ///< torch shards: -verify-input-crc
 };
 
 /// Writes the set. Shards go to hidden temporary files and are renamed into

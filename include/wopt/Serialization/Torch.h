@@ -33,10 +33,12 @@ struct TorchExportOptions {
   /// Called with the bytes of tensor data written so far, instead of the
   /// bar (the shard exporter draws one bar for a whole set).
   std::function<void(uint64_t)> OnProgress;
-  /// False: write 0 in every CRC field, as torch >= 2.6 does with
-  /// torch.serialization.config.save.compute_crc32 = False, and copy
-  /// storages kernel-side. torch loads such files; zipfile does not.
-  bool ComputeCRC = true;
+  /// Records copied unchanged from a zip input normally keep the CRC the
+  /// input's directory gives (no CRC is computed, the kernel copies the
+  /// bytes; a corrupt input record stays detectable in the output). True:
+  /// compute their CRC while copying and fail, naming the input record,
+  /// when it differs; fail too when no record has a CRC to check.
+  bool VerifyInputCRC = false;
 };
 
 /// Writes C as a torch zip checkpoint to Path, atomically ("-" is stdout).
