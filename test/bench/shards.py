@@ -164,9 +164,9 @@ def folder_bytes(d):
 def run(cmd, outdir, errfile):
     shutil.rmtree(outdir, ignore_errors=True)
     os.makedirs(outdir)
-    wall, rss, user, sys_, rc, _ = bench.run_once(cmd, None, errfile)
-    return {"wall_s": wall, "maxrss_kib": rss, "user_s": user, "sys_s": sys_, "rc": rc,
-            "output_bytes": folder_bytes(outdir)}
+    sample = dict(bench.run_once(cmd, None, errfile))
+    sample["output_bytes"] = folder_bytes(outdir)
+    return sample
 
 
 def summary_of(wopt, path):
