@@ -8,10 +8,10 @@
 //
 //===----------------------------------------------------------------------===//
 #include "PassUtils.h"
-#include "llvm/ADT/SmallPtrSet.h"
 #include "wopt/IR/StateDict.h"
 #include "wopt/Pass/Pass.h"
 #include "wopt/Passes/Passes.h"
+#include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSwitch.h"
 
@@ -302,8 +302,7 @@ private:
     if (auto *S = dyn_cast<SequenceValue>(&V))
       for (size_t I = 0; I < S->elements().size(); ++I)
         if (S->elements()[I])
-          walkTensors(*S->elements()[I], (Rel + "/" + Twine(I)).str(), F,
-                      Seen);
+          walkTensors(*S->elements()[I], (Rel + "/" + Twine(I)).str(), F, Seen);
   }
 
   Option<std::string> Key{*this, "key",

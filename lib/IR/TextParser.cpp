@@ -474,7 +474,8 @@ Expected<ValuePtr> Parser::parseNamedValue() {
     if (!Defining.count(Name))
       return error(NameTok.loc(), "use of undefined value '" + NameTok.Text +
                                       "' (a value is defined as '" +
-                                      NameTok.Text + " = ...' before it is "
+                                      NameTok.Text +
+                                      " = ...' before it is "
                                       "used)");
     ValuePtr &Ref = ForwardRefs[Name];
     if (!Ref) {
@@ -484,8 +485,8 @@ Expected<ValuePtr> Parser::parseNamedValue() {
     return Ref;
   }
   if (Defined.count(Name) || !Defining.insert(Name).second)
-    return error(NameTok.loc(), "value '" + NameTok.Text +
-                                    "' is already defined");
+    return error(NameTok.loc(),
+                 "value '" + NameTok.Text + "' is already defined");
   SMLoc Loc = Tok.loc();
   Expected<ValuePtr> V = parseUnnamedValue();
   if (!V)
@@ -740,10 +741,9 @@ Expected<ValuePtr> Parser::parseTensor() {
   bool HaveStrides = false, NoStorage = false;
   const StorageDecl *In = nullptr;
   static const char *const Keywords[] = {
-      "strides",     "offset",   "in",          "no_storage",
-      "requires_grad", "param",  "rebuild",     "hooks",
-      "metadata",    "param_state", "subclass", "subclass_state",
-      "loc"};
+      "strides",  "offset",         "in",    "no_storage", "requires_grad",
+      "param",    "rebuild",        "hooks", "metadata",   "param_state",
+      "subclass", "subclass_state", "loc"};
   for (;;) {
     if (!Tok.is(Token::Ident) || !is_contained(Keywords, Tok.Text))
       break;
@@ -789,9 +789,9 @@ Expected<ValuePtr> Parser::parseTensor() {
       Expected<ValuePtr> V = parseValue();
       if (!V)
         return V.takeError();
-      ValuePtr &Slot = W == "hooks"      ? Tensor->BackwardHooks
-                       : W == "metadata" ? Tensor->Metadata
-                       : W == "subclass" ? Tensor->SubclassType
+      ValuePtr &Slot = W == "hooks"            ? Tensor->BackwardHooks
+                       : W == "metadata"       ? Tensor->Metadata
+                       : W == "subclass"       ? Tensor->SubclassType
                        : W == "subclass_state" ? Tensor->SubclassState
                                                : Tensor->ParamState;
       Slot = std::move(*V);

@@ -89,8 +89,7 @@ void wopt::forEachChild(const Value &V, function_ref<void(const Value &)> F) {
   });
 }
 
-void wopt::forEachNode(const Value &Root,
-                       function_ref<bool(const Value &)> F) {
+void wopt::forEachNode(const Value &Root, function_ref<bool(const Value &)> F) {
   SmallPtrSet<const Value *, 32> Seen;
   SmallVector<const Value *, 64> Stack = {&Root};
   SmallVector<const Value *, 16> Children;

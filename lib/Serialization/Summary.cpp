@@ -1,4 +1,5 @@
-//===- Summary.cpp - The -emit=summary view --------------------------------===//
+//===- Summary.cpp - The -emit=summary view
+//--------------------------------===//
 //
 // What a person wants to know about a checkpoint before choosing a
 // pipeline: how big, which dtypes, what is at the top, and which foreign

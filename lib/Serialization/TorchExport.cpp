@@ -126,8 +126,10 @@ Error TorchPickler::writePersistentId(const Storage &S, DType Type,
                      " has a location that is not UTF-8");
   W.op(PickleWriter::Op::MARK);
   W.writeStr("storage");
-  if (Error E = W.writeGlobal("torch", Untyped ? "UntypedStorage"
-                                               : dtypeStorageName(Type)))
+  // The class torch.save names: UntypedStorage lives in torch.storage (and
+  // only that spelling is on torch 1.13's weights_only allowlist).
+  if (Error E = Untyped ? W.writeGlobal("torch.storage", "UntypedStorage")
+                        : W.writeGlobal("torch", dtypeStorageName(Type)))
     return E;
   W.writeStr((*Rec)->Key);
   W.writeStr(S.location());
