@@ -12,6 +12,7 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/JSON.h"
 #include <map>
 
@@ -122,20 +123,6 @@ std::vector<std::string> namesOf(ArrayRef<const Finding *> Fs) {
   return N;
 }
 
-/// `a.{0..6}.b` -> `a.*.b`: a glob for allow-missing= that covers a group.
-std::string globOf(StringRef Pattern) {
-  std::string G;
-  for (size_t I = 0; I < Pattern.size(); ++I) {
-    if (Pattern[I] != '{') {
-      G += Pattern[I];
-      continue;
-    }
-    G += '*';
-    I = Pattern.find('}', I);
-  }
-  return G;
-}
-
 /// Keys no near miss accounts for: say which option settles them, since
 /// only the user knows whether the target can do without them.
 void addLeftoverHints(ArrayRef<const Finding *> UFs,
@@ -165,9 +152,15 @@ void addLeftoverHints(ArrayRef<const Finding *> UFs,
     return;
   const size_t MaxGlobs = 6;
   std::vector<std::string> Globs;
-  for (const KeyGroup &G : groupKeys(namesOf(Alone)))
-    if (!is_contained(Globs, globOf(G.Pattern)))
-      Globs.push_back(globOf(G.Pattern));
+  StringSet<> Seen;
+  for (const KeyGroup &G : groupKeys(namesOf(Alone))) {
+    // A quote in a key cannot be quoted around: `?` matches it.
+    std::string Glob = G.Glob;
+    if (StringRef(Glob).contains('\'') && StringRef(Glob).contains('"'))
+      std::replace(Glob.begin(), Glob.end(), '\'', '?');
+    if (Seen.insert(Glob).second)
+      Globs.push_back(*quoteForPipeline(Glob));
+  }
   std::string List = join(ArrayRef(Globs).take_front(MaxGlobs), ",");
   if (Globs.size() > MaxGlobs)
     List += ",...";

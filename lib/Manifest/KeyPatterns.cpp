@@ -85,14 +85,34 @@ std::vector<uint64_t> distinctValues(ArrayRef<SplitKey> Keys,
   return V;
 }
 
+/// Escapes what llvm::GlobPattern reads specially (brace expansion is off
+/// in compileGlobs).
+std::string escapeGlob(StringRef S) {
+  std::string R;
+  for (char C : S) {
+    if (C == '*' || C == '?' || C == '[' || C == ']' || C == '\\')
+      R += '\\';
+    R += C;
+  }
+  return R;
+}
+
 KeyGroup makeGroup(ArrayRef<SplitKey> Keys, std::vector<unsigned> Members,
                    bool Sparse) {
   const SplitKey &First = Keys[Members.front()];
   SmallVector<std::string, 8> C(First.Comps.begin(), First.Comps.end());
-  for (unsigned I = 0; I < First.IndexPos.size(); ++I)
-    C[First.IndexPos[I]] = formatIntegerSet(distinctValues(Keys, Members, I));
+  SmallVector<std::string, 8> Glob;
+  for (StringRef Comp : First.Comps)
+    Glob.push_back(escapeGlob(Comp));
+  for (unsigned I = 0; I < First.IndexPos.size(); ++I) {
+    std::vector<uint64_t> Values = distinctValues(Keys, Members, I);
+    C[First.IndexPos[I]] = formatIntegerSet(Values);
+    if (Values.size() > 1)
+      Glob[First.IndexPos[I]] = "*";
+  }
   KeyGroup G;
   G.Pattern = join(C, ".");
+  G.Glob = join(Glob, ".");
   G.Members = std::move(Members);
   G.Sparse = Sparse;
   // The tail is what may differ between merged groups: the names after the
@@ -144,6 +164,27 @@ void renderMembers(ArrayRef<SplitKey> Keys, std::vector<unsigned> Members,
 }
 
 } // namespace
+
+std::optional<std::string> wopt::quoteForPipeline(StringRef V) {
+  // Brackets are fine when balanced (rename's groups), but a key's own
+  // `{` or an escaped `\]` is not, so quote whenever one is unbalanced.
+  int Depth = 0;
+  bool Balanced = true;
+  for (char C : V) {
+    if (C == '(' || C == '[' || C == '{')
+      ++Depth;
+    else if ((C == ')' || C == ']' || C == '}') && --Depth < 0)
+      Balanced = false;
+  }
+  Balanced &= Depth == 0;
+  if (Balanced && !V.empty() && V.find_first_of("'\" ,\t\n") == StringRef::npos)
+    return V.str();
+  if (!V.contains('\''))
+    return ("'" + V + "'").str();
+  if (!V.contains('"'))
+    return ("\"" + V + "\"").str();
+  return std::nullopt;
+}
 
 std::string wopt::formatIntegerSet(ArrayRef<uint64_t> V) {
   assert(!V.empty() && is_sorted(V) && "needs sorted distinct values");
@@ -270,6 +311,12 @@ std::string escapeRegex(StringRef S) {
   }
   return R;
 }
+
+/// Keys with more components than this are left out of the searches that
+/// edit one component at a time (chunk index, renamed component): each
+/// edit rebuilds the key, so the cost per key grows with components times
+/// length. Real module paths have far fewer.
+constexpr size_t MaxEditComponents = 32;
 
 class NearMissFinder {
 public:
@@ -433,6 +480,8 @@ void NearMissFinder::chunks() {
   unsigned N = 0;
   for (size_t I = 0; I < U.size(); ++I) {
     ArrayRef<StringRef> C = UComps[I];
+    if (C.size() > MaxEditComponents)
+      continue;
     for (size_t P = 0; P + 1 < C.size(); ++P) {
       if (!isIndex(C[P]) || !isIndex(C[P + 1]))
         continue;
@@ -591,11 +640,23 @@ void NearMissFinder::prefixes() {
       break;
     }
   }
+  // How many unexpected keys start with each candidate prefix, counted in
+  // one pass: asking every key for every prefix would be quadratic.
+  StringMap<unsigned> Under;
+  for (const std::string &Pre : Strip.Order)
+    Under.try_emplace(Pre, 0);
+  for (ArrayRef<StringRef> C : UComps) {
+    std::string Pre;
+    for (size_t P = 0; P < C.size() && P < MaxPrefix; ++P) {
+      Pre += C[P].str() + ".";
+      auto It = Under.find(Pre);
+      if (It != Under.end())
+        ++It->second;
+    }
+  }
   for (const std::string &Pre : Strip.ranked()) {
     unsigned N = Strip.Count[Pre];
-    bool Outside = any_of(U, [&](const std::string &K) {
-      return !StringRef(K).starts_with(Pre);
-    });
+    bool Outside = Under.lookup(Pre) < U.size();
     std::string Fix = prefixFix(Pre, Outside);
     add("strip-prefix", Fix, N,
         plural(N, "unexpected key is a missing key",
@@ -637,6 +698,8 @@ void NearMissFinder::renamedComponent() {
   StringMap<std::pair<unsigned, unsigned>> Masked; // -> (key, component)
   for (unsigned J = 0; J < M.size(); ++J) {
     SmallVector<StringRef, 8> C = components(M[J]);
+    if (C.size() > MaxEditComponents)
+      continue;
     for (unsigned P = 0; P < C.size(); ++P) {
       if (isIndex(C[P]))
         continue;
@@ -648,7 +711,7 @@ void NearMissFinder::renamedComponent() {
   }
   Tally Pairs;
   for (size_t I = 0; I < U.size(); ++I) {
-    if (Explained[I])
+    if (Explained[I] || UComps[I].size() > MaxEditComponents)
       continue;
     SmallVector<StringRef, 8> C(UComps[I].begin(), UComps[I].end());
     for (unsigned P = 0; P < C.size(); ++P) {
@@ -683,6 +746,10 @@ void NearMissFinder::renamedComponent() {
       Rule = "(.*)\\." + FromRe + "=>$1." + To.str();
     else
       Rule = "(.*)\\." + FromRe + "\\.(.*)=>$1." + To.str() + ".$2";
+    std::optional<std::string> Quoted = quoteForPipeline(Rule);
+    if (!Quoted)
+      continue;
+    Rule = *Quoted;
     unsigned N = Pairs.Count[Ranked[R]];
     add("rename", "rename{rule=" + Rule + "}", N,
         plural(N, "unexpected key matches a missing key",

@@ -214,6 +214,35 @@ std::vector<std::string> fixes(ArrayRef<std::string> U,
   return F;
 }
 
+// The glob is built from the keys: braces and brackets that are the keys'
+// own are literal (an unclosed '{' once made the glob loop forever).
+TEST(KeyGrouping, GlobsEscapeTheKeysOwnBrackets) {
+  std::vector<std::string> Keys = {"a.{x.0.w", "a.{x.1.w", "b[1].*.c", "d.3.e"};
+  std::vector<KeyGroup> G = groupKeys(Keys);
+  ASSERT_EQ(G.size(), 3u);
+  EXPECT_EQ(G[0].Pattern, "a.{x.{0,1}.w");
+  EXPECT_EQ(G[0].Glob, "a.{x.*.w");
+  EXPECT_EQ(G[1].Glob, "b\\[1\\].\\*.c");
+  EXPECT_EQ(G[2].Glob, "d.3.e");
+  Expected<std::vector<GlobPattern>> Compiled =
+      compileGlobs({G[0].Glob, G[1].Glob}, "allow-missing");
+  ASSERT_TRUE(bool(Compiled)) << toString(Compiled.takeError());
+  EXPECT_TRUE((*Compiled)[0].match("a.{x.7.w"));
+  EXPECT_TRUE((*Compiled)[1].match("b[1].*.c"));
+  EXPECT_FALSE((*Compiled)[1].match("b1.x.c"));
+}
+
+TEST(KeyGrouping, QuoteForPipeline) {
+  EXPECT_EQ(*quoteForPipeline("a.*.b"), "a.*.b");
+  EXPECT_EQ(*quoteForPipeline("(.*)\\.x\\.(.*)=>$1.y.$2"),
+            "(.*)\\.x\\.(.*)=>$1.y.$2");
+  EXPECT_EQ(*quoteForPipeline("a.{b"), "'a.{b'");
+  EXPECT_EQ(*quoteForPipeline("x y"), "'x y'");
+  EXPECT_EQ(*quoteForPipeline("it's"), "\"it's\"");
+  EXPECT_EQ(*quoteForPipeline("a,b"), "'a,b'");
+  EXPECT_FALSE(quoteForPipeline("'\""));
+}
+
 TEST(NearMiss, Chunks) {
   std::vector<std::string> U, M;
   for (int G = 0; G < 12; ++G) {

@@ -80,6 +80,11 @@ struct KeyGroup {
   /// The pattern up to its last integer set (without integers: all but the
   /// last component), and the rest. Empty Stem: the pattern cannot merge.
   std::string Stem, Tail;
+  /// An llvm::GlobPattern matching every member: integer sets become `*`,
+  /// glob metacharacters in names are escaped (`a[1]` -> `a\[1]`). Built
+  /// from the keys, never by re-reading Pattern, whose braces may be the
+  /// keys' own. groupKeysByStem leaves the first merged group's.
+  std::string Glob;
 };
 
 /// Groups Keys by their non-integer components; groups appear in the order
@@ -93,6 +98,12 @@ std::vector<KeyGroup> groupKeys(llvm::ArrayRef<std::string> Keys);
 /// input order.
 std::vector<KeyGroup> groupKeysByStem(llvm::ArrayRef<std::string> Keys,
                                       size_t MaxNames = 3);
+
+/// V spelled so that the pipeline parser reads it back as one option value
+/// (or one list item): as is when it has no blank, comma or quote and its
+/// brackets balance, else quoted; nullopt when it holds both quote kinds.
+/// Hints use it: their fixes are pasted into pipelines.
+std::optional<std::string> quoteForPipeline(llvm::StringRef V);
 
 /// `{0..6}`, `{0,2,5}`, `{0..3,7}`; the bare number for one value.
 std::string formatIntegerSet(llvm::ArrayRef<uint64_t> SortedUnique);
