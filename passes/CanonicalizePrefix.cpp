@@ -64,6 +64,7 @@ public:
     std::vector<std::string> Strips = stripList(*SD);
     std::string Select = normalizePrefix(*SelectOpt);
     std::string Add = normalizePrefix(*AddOpt);
+    reportUnusedStrips(*SD, Strips);
 
     if (!Select.empty())
       if (Error E = checkSelectMatches(*SD, Strips, Select))
@@ -126,21 +127,46 @@ private:
     return L;
   }
 
-  static std::string applyStrips(StringRef Key, ArrayRef<std::string> Strips) {
+  /// Hits (one per strip, optional) counts the keys each one changed.
+  static std::string applyStrips(StringRef Key, ArrayRef<std::string> Strips,
+                                 MutableArrayRef<unsigned> Hits = {}) {
     std::string K = Key.str();
     // Strip until nothing changes: `module._orig_mod.module.x` needs both.
     for (bool Changed = true; Changed;) {
       Changed = false;
-      for (const std::string &P : Strips) {
+      for (size_t I = 0; I < Strips.size(); ++I) {
+        const std::string &P = Strips[I];
         std::string Next =
             P == OrigMod ? stripOrigMod(K) : stripRepeated(K, P).str();
         if (Next != K) {
           K = std::move(Next);
           Changed = true;
+          if (!Hits.empty())
+            ++Hits[I];
         }
       }
     }
     return K;
+  }
+
+  /// strip= prefixes that no key had: most likely a typo (`modul.`).
+  void reportUnusedStrips(const DictValue &SD, ArrayRef<std::string> Strips) {
+    if (!Strip.wasSet())
+      return;
+    std::vector<unsigned> Hits(Strips.size(), 0);
+    for (const DictEntry &E : SD.entries())
+      if (std::optional<StringRef> K = E.keyString())
+        (void)applyStrips(*K, Strips, Hits);
+    std::vector<std::string> Keys;
+    for (const DictEntry &E : SD.entries())
+      if (std::optional<StringRef> K = E.keyString())
+        Keys.push_back(K->str());
+    // Strips[0] is the implicit _orig_mod.; the user's follow.
+    for (size_t I = 1; I < Strips.size(); ++I)
+      if (!Hits[I])
+        matchedNothing("strip='" + Strips[I] +
+                       "' matched no key; the keys start with " +
+                       describeKeyHeads(Keys, 4));
   }
 
   /// The first component with its dot ("head."), or the whole key.
@@ -188,23 +214,17 @@ private:
 
   Error checkSelectMatches(DictValue &SD, ArrayRef<std::string> Strips,
                            StringRef Select) {
-    StringMap<unsigned> Heads;
-    std::vector<std::string> Order;
+    std::vector<std::string> Stripped;
     for (const DictEntry &E : SD.entries()) {
       std::optional<StringRef> K = E.keyString();
       if (!K)
         continue;
       if (selected(*K, Strips, Select))
         return Error::success();
-      std::string Head = headOf(applyStrips(*K, Strips));
-      if (Heads[Head]++ == 0)
-        Order.push_back(Head);
+      Stripped.push_back(applyStrips(*K, Strips));
     }
-    std::vector<std::string> Notes;
-    for (const std::string &H : Order)
-      Notes.push_back("'" + H + "' (" + std::to_string(Heads[H]) + " keys)");
     return error("no key starts with '" + Select + "' (after stripping)" +
-                 "\nnote: the keys start with " + joinLimited(Notes, 10) +
+                 "\nnote: the keys start with " + describeKeyHeads(Stripped) +
                  "\nhint: pick one of those prefixes with select=");
   }
 

@@ -224,9 +224,8 @@ private:
     }
     for (size_t R = 0; R < Rules.size(); ++R)
       if (!Hits[R])
-        warning("", nullptr,
-                "rule " + Twine(R + 1) + " ('" + Rules[R].Text +
-                    "') matched no key");
+        matchedNothing("rule " + Twine(R + 1) + " ('" + Rules[R].Text +
+                       "') matched no key");
     if (Error Err = checkComplete(SD, Groups, Rules))
       return Err;
     if (Error Err = checkCollisions(SD, Groups))
@@ -403,7 +402,7 @@ private:
   CompiledListOption<ConcatRule> RuleOpt{
       *this, "rule",
       "REGEX{a,b,..}=>KEY: members picked by each part, in order; repeatable",
-      compileConcatRule};
+      compileConcatRule, Presence::Required};
   Option<int64_t> Dim{*this, "dim",
                       "dimension to concatenate along (negative: from the "
                       "end)",

@@ -78,12 +78,18 @@ public:
     if (Error E = parseAll(Keep, Spare))
       return E;
 
+    // Which of also= (after the defaults in Drop) and keep= matched a key.
+    std::vector<bool> DropHit(Drop.size()), SpareHit(Spare.size());
     eraseIf(*SD, [&](const DictEntry &E) {
       std::optional<StringRef> K = E.keyString();
       auto *T = dyn_cast_or_null<TensorValue>(E.Val.get());
       if (!K || !T)
         return false;
       auto Hit = [&](const KeyPattern &P) { return P.match(*K); };
+      for (size_t I = 0; I < Drop.size(); ++I)
+        DropHit[I] = DropHit[I] || Drop[I].match(*K);
+      for (size_t I = 0; I < Spare.size(); ++I)
+        SpareHit[I] = SpareHit[I] || Spare[I].match(*K);
       auto Why = find_if(Drop, Hit);
       if (Why == Drop.end() || any_of(Spare, Hit))
         return false;
@@ -94,6 +100,12 @@ public:
                  Why->text() + "')");
       return true;
     });
+    for (size_t I = std::size(DefaultBuffers); I < Drop.size(); ++I)
+      if (!DropHit[I])
+        matchedNothing("also='" + Drop[I].text() + "' matched no tensor");
+    for (size_t I = 0; I < Spare.size(); ++I)
+      if (!SpareHit[I])
+        matchedNothing("keep='" + Spare[I].text() + "' matched no tensor");
     return Error::success();
   }
 

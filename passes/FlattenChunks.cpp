@@ -378,7 +378,8 @@ private:
                              "(default: detect X.<int>.<int>.* keys)"};
   Option<int64_t> Chunks{*this, "chunks",
                          "chunk a flat block list into N chunks the way "
-                         "DINOv2 does (the inverse)"};
+                         "DINOv2 does (the inverse)",
+                         /*Default=*/0, /*Min=*/1};
   Statistic NumRenamed{*this, "renamed", "keys renamed"};
   Statistic NumBlocks{*this, "blocks", "blocks found"};
   Statistic NumChunks{*this, "chunks", "chunks found or made"};

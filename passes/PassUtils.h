@@ -66,6 +66,11 @@ std::optional<std::string> mapModulePath(
 /// Joins at most Max items with ", " and adds "and N more".
 std::string joinLimited(llvm::ArrayRef<std::string> Items, size_t Max = 8);
 
+/// "'backbone.' (96 keys), 'head.' (2 keys)": the first components of
+/// Keys with counts, in first-seen order, at most Max of them. What a
+/// "no key matches" error shows so the user sees what the keys look like.
+std::string describeKeyHeads(llvm::ArrayRef<std::string> Keys, size_t Max = 10);
+
 } // namespace passutil
 } // namespace wopt
 

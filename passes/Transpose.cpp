@@ -58,7 +58,7 @@ public:
       transpose(K, *T);
     for (size_t I = 0; I < Globs.size(); ++I)
       if (!Hits[I])
-        warning("", nullptr, "keys='" + Keys->at(I) + "' matched no tensor");
+        matchedNothing("keys='" + Keys->at(I) + "' matched no tensor");
     return Error::success();
   }
 
@@ -86,7 +86,8 @@ private:
     remark(Key, &T, "transposed " + Before + " to " + T.typeString());
   }
 
-  ListOption Keys{*this, "keys", "globs over whole keys of 2-D tensors"};
+  ListOption Keys{*this, "keys", "globs over whole keys of 2-D tensors",
+                  Presence::Required};
   Statistic NumTransposed{*this, "transposed", "tensors transposed"};
 };
 

@@ -149,7 +149,11 @@ Error PassManager::run(Checkpoint &C) {
       if (Err.isA<VerificationFailure>())
         return Err;
       std::string Msg = llvm::toString(std::move(Err));
-      if (!StringRef(Msg).starts_with(("pass '" + Arg + "'").str()))
+      // "pipeline 'x' does not fit": the pass speaks for its pipeline.
+      if (!StringRef(Msg).starts_with(("pass '" + Arg + "'").str()) &&
+          !(StringRef(Msg).starts_with("pipeline '" + P->pipelineName().str() +
+                                       "'") &&
+            !P->pipelineName().empty()))
         Msg = ("pass '" + Arg + "': ").str() + Msg;
       return llvm::createStringError(Msg);
     }

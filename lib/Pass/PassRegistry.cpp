@@ -50,6 +50,17 @@ const PipelineInfo *PassRegistry::lookupPipeline(StringRef Name) const {
   return nullptr;
 }
 
+std::string PassRegistry::suggest(StringRef Name, bool PassesOnly) const {
+  std::vector<StringRef> Names;
+  if (!PassesOnly)
+    for (const PipelineInfo &P : Pipelines)
+      Names.push_back(P.Name);
+  for (const PassInfo &P : Passes)
+    Names.push_back(P.Argument);
+  StringRef Best = closestMatch(Name, Names);
+  return Best.empty() ? "" : ("did you mean '" + Best + "'?").str();
+}
+
 PassRegistry &wopt::getGlobalPassRegistry() {
   // A function-local static: built on first use, not at load time.
   static PassRegistry Registry;
@@ -239,20 +250,7 @@ Expected<std::vector<ParsedElement>> PipelineParser::parseElements() const {
 }
 
 std::string PipelineParser::suggest(StringRef Name) const {
-  StringRef Best;
-  unsigned BestDist = 3; // more edits than that is not a typo
-  auto Consider = [&](StringRef Cand) {
-    unsigned D = Name.edit_distance(Cand, true, BestDist);
-    if (D < BestDist) {
-      BestDist = D;
-      Best = Cand;
-    }
-  };
-  for (const PipelineInfo &P : R.pipelines())
-    Consider(P.Name);
-  for (const PassInfo &P : R.passes())
-    Consider(P.Argument);
-  return Best.empty() ? "" : ("did you mean '" + Best + "'?").str();
+  return R.suggest(Name);
 }
 
 /// "a (string), b (list)" for the note of an unknown-option error.
@@ -284,6 +282,12 @@ Error PipelineParser::addPass(const PassInfo &Info, const ParsedElement &E,
                   "bad value for option '" + O.Key + "' of pass '" + E.Name +
                       "': " + llvm::toString(std::move(Err)));
   }
+  for (const OptionBase *O : P->options())
+    if (O->isRequired() && !O->wasSet())
+      return fail(E.NamePos,
+                  "pass '" + E.Name + "' needs option '" + O->name() + "' (" +
+                      O->typeName() + ")",
+                  (E.Name + "{" + O->name() + "=...}: " + O->help()).str());
   Out.push_back(std::move(P));
   return Error::success();
 }
@@ -310,8 +314,11 @@ Error PipelineParser::addPipeline(const PipelineInfo &Info,
   if (!Inner)
     return llvm::createStringError("in pipeline '" + E.Name +
                                    "': " + llvm::toString(Inner.takeError()));
-  for (std::unique_ptr<Pass> &P : *Inner)
+  for (std::unique_ptr<Pass> &P : *Inner) {
+    if (P->pipelineName().empty())
+      P->setPipelineName(E.Name);
     Out.push_back(std::move(P));
+  }
   if (!FirstForwarded)
     return Error::success();
 

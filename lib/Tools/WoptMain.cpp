@@ -42,6 +42,7 @@ struct DriverOptions {
   bool PrintProvenance = false;
   bool SplitInputFile = false;
   bool Remarks = false;
+  bool WarningsAsErrors = false;
   bool DumpPipeline = false;
   bool NoCRC = false;
   InstrumentationOptions Instr;
@@ -136,6 +137,10 @@ std::vector<OptionSpec> buildOptionTable() {
        Flag(&DriverOptions::PrintProvenance)},
       {"remarks", "", "Printing", "Print the remarks passes make to stderr",
        Flag(&DriverOptions::Remarks)},
+      {"Werror", "", "Printing",
+       "Treat warnings (an option that matched nothing, ...) as errors: exit "
+       "2, no output",
+       Flag(&DriverOptions::WarningsAsErrors)},
       {"print-ir-before", "pass", "Instrumentation",
        "Print the IR before each run of these passes (comma-separated)",
        [](O D, StringRef V) {
@@ -396,10 +401,13 @@ int reportError(StringRef Input, Error E) {
   return Code;
 }
 
-DiagnosticHandler makeDiagnosticHandler(StringRef Input, bool Remarks) {
+DiagnosticHandler makeDiagnosticHandler(StringRef Input, bool Remarks,
+                                        unsigned *NumWarnings) {
   std::string In = Input.str();
-  return [In, Remarks](const Diagnostic &D) {
+  return [In, Remarks, NumWarnings](const Diagnostic &D) {
     bool IsRemark = D.Sev == Diagnostic::Severity::Remark;
+    if (!IsRemark)
+      ++*NumWarnings;
     if (IsRemark && !Remarks)
       return;
     std::string Msg = D.PassArgument + ": ";
@@ -442,6 +450,8 @@ private:
   const PassRegistry &R;
   EmitKind Kind;
   PrintOptions Print;
+  /// Warnings of the current part, for -Werror.
+  mutable unsigned NumWarnings = 0;
 };
 
 Error Driver::process(Checkpoint &C) const {
@@ -456,8 +466,16 @@ Error Driver::process(Checkpoint &C) const {
   Instr.IRPrinting = Print;
   PM.setInstrumentation(std::move(Instr));
   PM.setOutputStream(llvm::errs());
-  PM.setDiagnosticHandler(makeDiagnosticHandler(Opts.Input, Opts.Remarks));
-  return PM.run(C);
+  NumWarnings = 0;
+  PM.setDiagnosticHandler(
+      makeDiagnosticHandler(Opts.Input, Opts.Remarks, &NumWarnings));
+  if (Error Err = PM.run(C))
+    return Err;
+  if (Opts.WarningsAsErrors && NumWarnings)
+    return usageError(llvm::Twine(NumWarnings) +
+                      (NumWarnings == 1 ? " warning" : " warnings") +
+                      " treated as errors (-Werror); nothing written");
+  return Error::success();
 }
 
 Error Driver::emitToStream(const Checkpoint &C, llvm::raw_ostream &OS) const {
@@ -617,6 +635,39 @@ Expected<EmitKind> chooseEmitKind(const DriverOptions &Opts) {
   return Kind;
 }
 
+/// -print-ir-before/-after name passes: an unknown name is an error (a typo
+/// would otherwise print nothing, silently); a pass the pipeline does not
+/// run is a warning.
+Error checkPrintIRNames(const DriverOptions &Opts, const PassRegistry &R,
+                        const PassManager &PM) {
+  for (auto [Flag, Names] :
+       {std::make_pair("print-ir-before", &Opts.Instr.PrintBefore),
+        std::make_pair("print-ir-after", &Opts.Instr.PrintAfter)}) {
+    for (const auto &N : *Names) {
+      StringRef Name = N.getKey();
+      if (R.lookupPipeline(Name))
+        return usageError("-" + llvm::Twine(Flag) + "=" + Name + ": '" + Name +
+                          "' is a pipeline; name one of its passes");
+      if (!R.lookupPass(Name)) {
+        std::string Hint = R.suggest(Name, /*PassesOnly=*/true);
+        return usageError("-" + llvm::Twine(Flag) + "=" + Name +
+                          ": unknown pass '" + Name + "'" +
+                          (Hint.empty() ? "" : "\nnote: " + Hint));
+      }
+      bool Runs = llvm::any_of(
+          PM.passes(), [&](const auto &P) { return P->argument() == Name; });
+      if (Runs)
+        continue;
+      std::string Msg = "-" + std::string(Flag) + "=" + Name.str() +
+                        ": the pipeline does not run '" + Name.str() + "'";
+      if (Opts.WarningsAsErrors)
+        return usageError(Msg + " (-Werror)");
+      printDiag("warning", "", Msg);
+    }
+  }
+  return Error::success();
+}
+
 /// Everything before reading the input: a usage error costs no I/O.
 Expected<EmitKind> checkUsage(const DriverOptions &Opts,
                               const PassRegistry &R) {
@@ -628,6 +679,8 @@ Expected<EmitKind> checkUsage(const DriverOptions &Opts,
     return Kind.takeError();
   PassManager PM;
   if (Error Err = R.parsePipeline(Opts.Pipeline, PM))
+    return Err;
+  if (Error Err = checkPrintIRNames(Opts, R, PM))
     return Err;
   if (Opts.DumpPipeline) {
     PM.printAsTextualPipeline(llvm::errs());

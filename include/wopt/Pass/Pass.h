@@ -22,14 +22,21 @@ struct PassInfo {
   std::function<std::unique_ptr<Pass>(const PassInfo &)> Factory;
 };
 
+/// Whether a pipeline that names the pass must set the option. A missing
+/// required option is a parse error with a caret under the pass name, so
+/// `rename` without rules fails before any input is read.
+enum class Presence { Optional, Required };
+
 /// A typed pass option. Options register themselves with their pass.
 class OptionBase {
 public:
-  OptionBase(Pass &P, llvm::StringRef Name, llvm::StringRef Help);
+  OptionBase(Pass &P, llvm::StringRef Name, llvm::StringRef Help,
+             Presence Need = Presence::Optional);
   virtual ~OptionBase() = default;
   llvm::StringRef name() const { return Name; }
   llvm::StringRef help() const { return Help; }
-  /// "string", "int", "bool", "list"
+  bool isRequired() const { return Need == Presence::Required; }
+  /// "string", "int", "bool", "list", or an enum's values "a|b|c"
   virtual llvm::StringRef typeName() const = 0;
   /// Parses Text into the option. The error says what was expected
   /// ("expected an integer, got 'x'"); the caller adds the place.
@@ -43,6 +50,7 @@ protected:
 
 private:
   std::string Name, Help;
+  Presence Need;
 };
 
 template <typename T> class Option;
@@ -50,8 +58,8 @@ template <typename T> class Option;
 template <> class Option<std::string> : public OptionBase {
 public:
   Option(Pass &P, llvm::StringRef Name, llvm::StringRef Help,
-         std::string Default = "")
-      : OptionBase(P, Name, Help), V(std::move(Default)) {}
+         std::string Default = "", Presence Need = Presence::Optional)
+      : OptionBase(P, Name, Help, Need), V(std::move(Default)) {}
   llvm::StringRef typeName() const override { return "string"; }
   llvm::Error parse(llvm::StringRef Text) override;
   std::string print() const override;
@@ -67,10 +75,13 @@ private:
   std::string V;
 };
 
+/// An integer; values below Min are parse errors ("expected an integer
+/// >= 1, got '-3'").
 template <> class Option<int64_t> : public OptionBase {
 public:
-  Option(Pass &P, llvm::StringRef Name, llvm::StringRef Help, int64_t D = 0)
-      : OptionBase(P, Name, Help), V(D) {}
+  Option(Pass &P, llvm::StringRef Name, llvm::StringRef Help, int64_t D = 0,
+         int64_t Min = INT64_MIN)
+      : OptionBase(P, Name, Help), V(D), Min(Min) {}
   llvm::StringRef typeName() const override { return "int"; }
   llvm::Error parse(llvm::StringRef Text) override;
   std::string print() const override;
@@ -79,6 +90,23 @@ public:
 
 private:
   int64_t V;
+  int64_t Min;
+};
+
+/// A string from a fixed set (`to=timm|original|mmdet`); anything else is a
+/// parse error that lists the values and suggests the nearest one.
+class EnumOption : public Option<std::string> {
+public:
+  EnumOption(Pass &P, llvm::StringRef Name, llvm::StringRef Help,
+             std::vector<std::string> Values, std::string Default = "",
+             Presence Need = Presence::Optional);
+  llvm::StringRef typeName() const override { return Spelled; }
+  llvm::Error parse(llvm::StringRef Text) override;
+  const std::vector<std::string> &values() const { return Values; }
+
+private:
+  std::vector<std::string> Values;
+  std::string Spelled; ///< "a|b|c"
 };
 
 template <> class Option<bool> : public OptionBase {
@@ -100,8 +128,9 @@ private:
 /// appends (`rule=a rule=b`).
 class ListOption : public OptionBase {
 public:
-  ListOption(Pass &P, llvm::StringRef Name, llvm::StringRef Help)
-      : OptionBase(P, Name, Help) {}
+  ListOption(Pass &P, llvm::StringRef Name, llvm::StringRef Help,
+             Presence Need = Presence::Optional)
+      : OptionBase(P, Name, Help, Need) {}
   llvm::StringRef typeName() const override { return "list"; }
   llvm::Error parse(llvm::StringRef Text) override;
   std::string print() const override;
@@ -121,8 +150,8 @@ template <typename T> class CompiledListOption : public ListOption {
 public:
   using CompileFn = llvm::Expected<T> (*)(llvm::StringRef);
   CompiledListOption(Pass &P, llvm::StringRef Name, llvm::StringRef Help,
-                     CompileFn Compile)
-      : ListOption(P, Name, Help), Compile(Compile) {}
+                     CompileFn Compile, Presence Need = Presence::Optional)
+      : ListOption(P, Name, Help, Need), Compile(Compile) {}
   llvm::Error parse(llvm::StringRef Text) override {
     size_t Old = (*this)->size();
     if (llvm::Error Err = ListOption::parse(Text))
@@ -201,12 +230,22 @@ public:
 
   void setDiagnosticHandler(DiagnosticHandler H) { Handler = std::move(H); }
 
+  /// The named pipeline the pass came from ("" when named directly); the
+  /// innermost one when pipelines nest. Set by the pipeline parser.
+  llvm::StringRef pipelineName() const { return PipelineName; }
+  void setPipelineName(llvm::StringRef N) { PipelineName = N.str(); }
+
 protected:
   /// Emits a remark about a tensor (or, with T null, the checkpoint).
   void remark(llvm::StringRef Key, const TensorValue *T,
               const llvm::Twine &Msg);
   void warning(llvm::StringRef Key, const TensorValue *T,
                const llvm::Twine &Msg);
+  /// An option matched nothing (a glob, a rule, a prefix): a warning when
+  /// the user wrote the option, where it is most likely a typo; a remark
+  /// when a named pipeline did, whose options cover variants of a layout
+  /// that a given file need not all have.
+  void matchedNothing(const llvm::Twine &Msg);
   /// The shared error for passes that need a state dict at the root:
   /// "pass 'p' needs a state dict at the root; run unwrap first" plus a
   /// note naming the root's keys.
@@ -221,6 +260,7 @@ private:
   std::vector<OptionBase *> Options;
   std::vector<Statistic *> Stats;
   DiagnosticHandler Handler;
+  std::string PipelineName;
 };
 
 /// Verification against a manifest found mismatches: the driver exits 1,

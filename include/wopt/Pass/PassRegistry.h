@@ -27,6 +27,9 @@ public:
   void registerPipeline(PipelineInfo Info);
   const PassInfo *lookupPass(llvm::StringRef Arg) const;
   const PipelineInfo *lookupPipeline(llvm::StringRef Name) const;
+  /// "did you mean 'rename'?" for a name within two edits of a pass or
+  /// pipeline (pipelines too unless PassesOnly), "" otherwise.
+  std::string suggest(llvm::StringRef Name, bool PassesOnly = false) const;
   /// In registration order.
   const std::deque<PassInfo> &passes() const { return Passes; }
   const std::vector<PipelineInfo> &pipelines() const { return Pipelines; }
