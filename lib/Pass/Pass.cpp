@@ -218,6 +218,13 @@ std::string ListOption::print() const {
   return S;
 }
 
+std::vector<std::string> ListOption::printEach() const {
+  std::vector<std::string> Out;
+  for (const std::string &Item : V)
+    Out.push_back(quoteOptionValue(Item));
+  return Out;
+}
+
 Statistic::Statistic(Pass &P, StringRef Name, StringRef Desc)
     : Name(Name.str()), Desc(Desc.str()) {
   P.Stats.push_back(this);
@@ -250,6 +257,22 @@ void Pass::printAsTextualPipeline(llvm::raw_ostream &OS) const {
   }
   if (!First)
     OS << '}';
+}
+
+void Pass::printAsPipelineFileEntry(llvm::raw_ostream &OS, size_t Width) const {
+  std::string Line;
+  llvm::raw_string_ostream LS(Line);
+  printAsTextualPipeline(LS);
+  if (Line.size() <= Width) {
+    OS << Line << '\n';
+    return;
+  }
+  OS << argument() << "{\n";
+  for (const OptionBase *O : Options)
+    if (O->wasSet())
+      for (const std::string &V : O->printEach())
+        OS << "  " << O->name() << '=' << V << '\n';
+  OS << "}\n";
 }
 
 static Diagnostic makeDiagnostic(Diagnostic::Severity Sev, StringRef PassArg,

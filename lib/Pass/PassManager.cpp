@@ -24,6 +24,32 @@ void PassManager::printAsTextualPipeline(llvm::raw_ostream &OS) const {
   }
 }
 
+void PassManager::printAsPipelineFile(llvm::raw_ostream &OS,
+                                      StringRef Header) const {
+  llvm::SmallVector<StringRef, 8> Lines;
+  Header.rtrim().split(Lines, '\n');
+  for (StringRef L : Lines)
+    OS << (L.empty() ? "//" : "// ") << L << '\n';
+  unsigned Use = 0;
+  for (const std::unique_ptr<Pass> &P : Passes) {
+    if (!P->pipelineUse()) {
+      P->printAsPipelineFileEntry(OS);
+      Use = 0;
+      continue;
+    }
+    if (P->pipelineUse() != Use)
+      OS << P->topPipeline() << "\n";
+    Use = P->pipelineUse();
+    std::string Entry;
+    llvm::raw_string_ostream ES(Entry);
+    P->printAsPipelineFileEntry(ES);
+    llvm::SmallVector<StringRef, 8> Lines;
+    StringRef(Entry).rtrim('\n').split(Lines, '\n');
+    for (StringRef L : Lines)
+      OS << "//   " << L << '\n';
+  }
+}
+
 namespace {
 
 /// What a run records for the reports printed at its end.

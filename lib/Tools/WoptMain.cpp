@@ -36,6 +36,9 @@ struct DriverOptions {
   std::string Input;
   std::optional<std::string> Output;
   std::string Pipeline;
+  /// -pass-pipeline=@FILE: the file's name; Pipeline holds its contents.
+  std::string PipelineFile;
+  std::optional<std::string> OutputPipeline;
   std::optional<std::string> Emit;
   bool PrintData = false;
   std::optional<uint64_t> PrintDataLimit;
@@ -109,9 +112,17 @@ std::vector<OptionSpec> buildOptionTable() {
        "own",
        Flag(&DriverOptions::SplitInputFile)},
       {"pass-pipeline", "pipeline", "Pipeline",
-       "The passes to run, e.g. 'unwrap{key=teacher},rename{rule=a=>b}'",
+       "The passes to run, e.g. 'unwrap{key=teacher},rename{rule=a=>b}', or "
+       "@FILE: a .wpipe file, one pass per line, // comments",
        [](O D, StringRef V) {
          D.Pipeline = V.str();
+         return Error::success();
+       }},
+      {"o-pipeline", "file", "Pipeline",
+       "Write the pipeline that ran to <file> as a .wpipe recipe "
+       "(-pass-pipeline=@<file> runs it again)",
+       [](O D, StringRef V) {
+         D.OutputPipeline = V.str();
          return Error::success();
        }},
       {"dump-pass-pipeline", "", "Pipeline",
@@ -324,8 +335,15 @@ void printHelp(llvm::raw_ostream &OS, llvm::ArrayRef<OptionSpec> Table,
 Error printPassHelp(llvm::raw_ostream &OS, StringRef Name,
                     const PassRegistry &R) {
   if (const PipelineInfo *P = R.lookupPipeline(Name)) {
-    OS << P->Name << " - " << P->Summary << "\n\nPipeline:\n  " << P->Text
-       << "\n\nOptions (forwarded to verify-against-manifest):\n"
+    OS << P->Name << " - " << P->Summary << "\n\nPipeline";
+    if (!P->FileName.empty())
+      OS << " (" << P->FileName << ")";
+    OS << ":\n";
+    llvm::SmallVector<StringRef, 16> Lines;
+    StringRef(P->Text).rtrim().split(Lines, '\n');
+    for (StringRef L : Lines)
+      OS << "  " << L << "\n";
+    OS << "\nOptions (forwarded to verify-against-manifest):\n"
        << "  manifest, allow-missing, allow-unexpected, prune-unexpected, "
           "report\n";
     return Error::success();
@@ -454,13 +472,46 @@ private:
   mutable unsigned NumWarnings = 0;
 };
 
+/// Parses the -pass-pipeline text, or the file it named with @.
+Error parsePipelineOption(const DriverOptions &Opts, const PassRegistry &R,
+                          PassManager &PM) {
+  if (!Opts.PipelineFile.empty())
+    return R.parsePipelineFile(Opts.Pipeline, Opts.PipelineFile, PM);
+  return R.parsePipeline(Opts.Pipeline, PM);
+}
+
+/// -pass-pipeline=@FILE: reads FILE into Pipeline.
+Error loadPipelineFile(DriverOptions &Opts) {
+  if (!StringRef(Opts.Pipeline).starts_with("@"))
+    return Error::success();
+  Opts.PipelineFile = Opts.Pipeline.substr(1);
+  auto Buf = llvm::MemoryBuffer::getFile(Opts.PipelineFile, /*IsText=*/true);
+  if (!Buf)
+    return usageError(
+        "-pass-pipeline=@" + Opts.PipelineFile +
+        ": cannot read the pipeline file: " + Buf.getError().message());
+  Opts.Pipeline = (*Buf)->getBuffer().str();
+  return Error::success();
+}
+
+/// -o-pipeline=F: the passes that ran, as a recipe that reproduces them.
+Error writePipelineFile(const DriverOptions &Opts, const PassManager &PM) {
+  std::string Header = "Pipeline wopt ran on " + Opts.Input +
+                       "\n\nRun it again: wopt -pass-pipeline=@" +
+                       *Opts.OutputPipeline + " <input>";
+  return llvm::writeToOutput(*Opts.OutputPipeline, [&](llvm::raw_ostream &OS) {
+    PM.printAsPipelineFile(OS, Header);
+    return Error::success();
+  });
+}
+
 Error Driver::process(Checkpoint &C) const {
   if (Error Err = verifyCheckpoint(C))
     return usageError("invalid input: " + llvm::toString(std::move(Err)));
   PassManager PM;
   // The pipeline was checked before reading the input; a fresh copy per
   // checkpoint keeps statistics per part with -split-input-file.
-  if (Error Err = R.parsePipeline(Opts.Pipeline, PM))
+  if (Error Err = parsePipelineOption(Opts, R, PM))
     return Err;
   InstrumentationOptions Instr = Opts.Instr;
   Instr.IRPrinting = Print;
@@ -469,8 +520,14 @@ Error Driver::process(Checkpoint &C) const {
   NumWarnings = 0;
   PM.setDiagnosticHandler(
       makeDiagnosticHandler(Opts.Input, Opts.Remarks, &NumWarnings));
-  if (Error Err = PM.run(C))
-    return Err;
+  Error RunErr = PM.run(C);
+  // A recipe is written for a run that went through, and for one whose
+  // verification failed (exit 1): it says what was tried.
+  if (Opts.OutputPipeline && (!RunErr || RunErr.isA<VerificationFailure>()))
+    if (Error Err = writePipelineFile(Opts, PM))
+      return joinErrors(std::move(RunErr), std::move(Err));
+  if (RunErr)
+    return RunErr;
   if (Opts.WarningsAsErrors && NumWarnings)
     return usageError(llvm::Twine(NumWarnings) +
                       (NumWarnings == 1 ? " warning" : " warnings") +
@@ -678,7 +735,7 @@ Expected<EmitKind> checkUsage(const DriverOptions &Opts,
   if (!Kind)
     return Kind.takeError();
   PassManager PM;
-  if (Error Err = R.parsePipeline(Opts.Pipeline, PM))
+  if (Error Err = parsePipelineOption(Opts, R, PM))
     return Err;
   if (Error Err = checkPrintIRNames(Opts, R, PM))
     return Err;
@@ -705,6 +762,8 @@ int wopt::woptMain(int Argc, char **Argv, const PassRegistry &Registry) {
       return reportError("", std::move(Err));
     return 0;
   }
+  if (Error Err = loadPipelineFile(Opts))
+    return reportError("", std::move(Err));
   Expected<EmitKind> Kind = checkUsage(Opts, Registry);
   if (!Kind)
     return reportError("", Kind.takeError());

@@ -43,6 +43,9 @@ public:
   virtual llvm::Error parse(llvm::StringRef Text) = 0;
   /// The value as pipeline text would spell it (quoted where needed).
   virtual std::string print() const = 0;
+  /// The value as separate `name=value` settings would spell it: one per
+  /// item for a list (repeating a list option appends), else print().
+  virtual std::vector<std::string> printEach() const { return {print()}; }
   bool wasSet() const { return Set; }
 
 protected:
@@ -134,6 +137,7 @@ public:
   llvm::StringRef typeName() const override { return "list"; }
   llvm::Error parse(llvm::StringRef Text) override;
   std::string print() const override;
+  std::vector<std::string> printEach() const override;
   const std::vector<std::string> &operator*() const { return V; }
   const std::vector<std::string> *operator->() const { return &V; }
   auto begin() const { return V.begin(); }
@@ -227,6 +231,10 @@ public:
   const std::vector<Statistic *> &statistics() const { return Stats; }
   /// `arg{opt=val ...}` with the options that were set.
   void printAsTextualPipeline(llvm::raw_ostream &OS) const;
+  /// The same for a .wpipe file: on one line when it fits in Width
+  /// columns, else one option setting per line inside the braces.
+  void printAsPipelineFileEntry(llvm::raw_ostream &OS,
+                                size_t Width = 100) const;
 
   void setDiagnosticHandler(DiagnosticHandler H) { Handler = std::move(H); }
 
@@ -234,6 +242,15 @@ public:
   /// innermost one when pipelines nest. Set by the pipeline parser.
   llvm::StringRef pipelineName() const { return PipelineName; }
   void setPipelineName(llvm::StringRef N) { PipelineName = N.str(); }
+  /// The outermost named pipeline the pass was expanded from, and which
+  /// use of it (a number unique in the process; 0 for none): consecutive
+  /// passes of one use are written back as the pipeline's name.
+  llvm::StringRef topPipeline() const { return TopPipeline; }
+  unsigned pipelineUse() const { return PipelineUse; }
+  void setTopPipeline(llvm::StringRef Name, unsigned Use) {
+    TopPipeline = Name.str();
+    PipelineUse = Use;
+  }
 
 protected:
   /// Emits a remark about a tensor (or, with T null, the checkpoint).
@@ -260,7 +277,8 @@ private:
   std::vector<OptionBase *> Options;
   std::vector<Statistic *> Stats;
   DiagnosticHandler Handler;
-  std::string PipelineName;
+  std::string PipelineName, TopPipeline;
+  unsigned PipelineUse = 0;
 };
 
 /// Verification against a manifest found mismatches: the driver exits 1,

@@ -40,6 +40,11 @@ public:
 
   /// `a{k=v},b` — what -dump-pass-pipeline prints.
   void printAsTextualPipeline(llvm::raw_ostream &OS) const;
+  /// The pipeline as a .wpipe file (PassRegistry::parsePipelineFile reads
+  /// it back into the same passes): Header as `//` comment lines (its first
+  /// paragraph is the summary), then one pass per line; the passes of a
+  /// named pipeline as its name, with the passes it ran as comments.
+  void printAsPipelineFile(llvm::raw_ostream &OS, llvm::StringRef Header) const;
 
 private:
   std::vector<std::unique_ptr<Pass>> Passes;

@@ -12,7 +12,7 @@ namespace wopt {
 
 /// Adds every pass of wopt/Passes/Passes.def to R.
 void registerAllPasses(PassRegistry &R);
-/// Adds every pipeline of passes/Pipelines.def to R.
+/// Adds every named pipeline (passes/pipelines/*.wpipe) to R.
 void registerAllPipelines(PassRegistry &R);
 
 } // namespace wopt
