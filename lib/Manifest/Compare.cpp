@@ -183,6 +183,7 @@ Comparison wopt::compareWithManifest(const Manifest &M,
                                      const CompareOptions &Opts) {
   Comparison C;
   C.ManifestName = Opts.ManifestName.empty() ? M.SourceName : Opts.ManifestName;
+  C.Noun = Opts.Noun;
   C.NumManifestEntries = M.Entries.size();
   C.NumCheckpointEntries = Entries.size();
 
@@ -484,7 +485,7 @@ void ReportPrinter::printAllowed() {
 
 void ReportPrinter::print() {
   if (C.ok()) {
-    OS << "checkpoint matches manifest " << C.ManifestName << " ("
+    OS << "checkpoint matches " << C.Noun << " " << C.ManifestName << " ("
        << plural(C.NumManifestEntries, "entry", "entries");
     std::string Counts = summarizeCounts(C);
     if (Counts != "no differences")
@@ -494,7 +495,8 @@ void ReportPrinter::print() {
   }
   // The verdict first, then the fixes, then what no fix explains: the
   // first lines are what a user pastes into a bug report.
-  OS << "error: checkpoint does not match manifest " << C.ManifestName << ": "
+  OS << "error: checkpoint does not match " << C.Noun << " " << C.ManifestName
+     << ": "
      << summarizeCounts(C) << "\n";
   printHints();
   printMissingOrUnexpected(Kind::Missing);

@@ -32,6 +32,13 @@ void PassManager::printAsPipelineFile(llvm::raw_ostream &OS,
     OS << (L.empty() ? "//" : "// ") << L << '\n';
   unsigned Use = 0;
   for (const std::unique_ptr<Pass> &P : Passes) {
+    if (P->isImplicit()) {
+      OS << "// (implied by the target: ";
+      P->printAsTextualPipeline(OS);
+      OS << ")\n";
+      Use = 0;
+      continue;
+    }
     if (!P->pipelineUse()) {
       P->printAsPipelineFileEntry(OS);
       Use = 0;
@@ -157,6 +164,7 @@ Error PassManager::run(Checkpoint &C) {
   for (std::unique_ptr<Pass> &P : Passes) {
     StringRef Arg = P->argument();
     P->setDiagnosticHandler(Handler);
+    P->setTarget(TheTarget);
     if (Instr.PrintBefore.count(Arg))
       printDump(OS, "Before", Arg, printToString(C, Instr.IRPrinting));
     bool DumpAfter = Instr.PrintAfterAll || Instr.PrintAfterChange ||

@@ -10,6 +10,7 @@
 #include "wopt/IR/TextIR.h"
 #include "wopt/IR/Verifier.h"
 #include "wopt/Manifest/Manifest.h"
+#include "wopt/Manifest/Target.h"
 #include "wopt/Pass/PassManager.h"
 #include "wopt/Serialization/FlatBuffers.h"
 #include "wopt/Serialization/Safetensors.h"
@@ -39,6 +40,9 @@ struct DriverOptions {
   /// -pass-pipeline=@FILE: the file's name; Pipeline holds its contents.
   std::string PipelineFile;
   std::optional<std::string> OutputPipeline;
+  /// -target=FILE and what it read.
+  std::optional<std::string> TargetPath;
+  std::shared_ptr<const Target> TheTarget;
   std::optional<std::string> Emit;
   bool PrintData = false;
   std::optional<uint64_t> PrintDataLimit;
@@ -123,6 +127,15 @@ std::vector<OptionSpec> buildOptionTable() {
        "(-pass-pipeline=@<file> runs it again)",
        [](O D, StringRef V) {
          D.OutputPipeline = V.str();
+         return Error::success();
+       }},
+      {"target", "file", "Pipeline",
+       "What the result must match: a manifest, or any checkpoint of the "
+       "model (its state dict). Passes keep the keys it expects, the "
+       "pipeline ends in a verification (exit 1 on a mismatch); without -o, "
+       "only the verdict is printed",
+       [](O D, StringRef V) {
+         D.TargetPath = V.str();
          return Error::success();
        }},
       {"dump-pass-pipeline", "", "Pipeline",
@@ -462,6 +475,11 @@ public:
   Error emit(const Checkpoint &C) const;
   /// -split-input-file: every part through process + emitToStream.
   int runSplit() const;
+  /// The last process() verified and no output was asked for: the
+  /// verdict is the whole answer, not the IR.
+  bool verifyOnly() const;
+  /// "wopt: in.pth matches m.json (119 tensors)", one line per verdict.
+  void printVerdicts(llvm::raw_ostream &OS) const;
 
 private:
   const DriverOptions &Opts;
@@ -470,14 +488,73 @@ private:
   PrintOptions Print;
   /// Warnings of the current part, for -Werror.
   mutable unsigned NumWarnings = 0;
+  /// What the checking passes of the last process() concluded.
+  mutable std::vector<std::string> Verdicts;
 };
 
-/// Parses the -pass-pipeline text, or the file it named with @.
+//===----------------------------------------------------------------------===//
+// The target (-target=FILE)
+//===----------------------------------------------------------------------===//
+
+constexpr StringRef VerifyPass = "verify-against-manifest";
+
+/// Reads -target=FILE; a training checkpoint is unwrapped by the
+/// registry's `unwrap` pass, as an input would be.
+Error loadDriverTarget(DriverOptions &Opts, const PassRegistry &R) {
+  if (!Opts.TargetPath)
+    return Error::success();
+  Unwrapper Unwrap;
+  if (const PassInfo *Info = R.lookupPass("unwrap"))
+    Unwrap = [Info](Checkpoint &C) { return Info->Factory(*Info)->run(C); };
+  Expected<std::shared_ptr<const Target>> T =
+      loadTarget(*Opts.TargetPath, Unwrap);
+  if (!T)
+    return T.takeError();
+  Opts.TheTarget = std::move(*T);
+  return Error::success();
+}
+
+/// A verification in PM that checks against the run's target: a
+/// verify-against-manifest without manifest= of its own.
+bool verifiesTarget(const PassManager &PM) {
+  return llvm::any_of(PM.passes(), [](const std::unique_ptr<Pass> &P) {
+    return P->argument() == VerifyPass &&
+           llvm::none_of(P->options(), [](const OptionBase *O) {
+             return O->name() == "manifest" && O->wasSet();
+           });
+  });
+}
+
+/// With a target every pass sees it and the pipeline ends in a
+/// verification against it, unless the user placed one (to give it
+/// allow-missing= and the like).
+Error addTarget(const DriverOptions &Opts, const PassRegistry &R,
+                PassManager &PM) {
+  if (!Opts.TheTarget)
+    return Error::success();
+  PM.setTarget(Opts.TheTarget);
+  if (verifiesTarget(PM))
+    return Error::success();
+  const PassInfo *Verify = R.lookupPass(VerifyPass);
+  if (!Verify)
+    return usageError("-target needs the " + VerifyPass +
+                      " pass, which this build does not register");
+  std::unique_ptr<Pass> P = Verify->Factory(*Verify);
+  P->setImplicit();
+  PM.addPass(std::move(P));
+  return Error::success();
+}
+
+/// Parses the -pass-pipeline text, or the file it named with @, and adds
+/// what the target implies.
 Error parsePipelineOption(const DriverOptions &Opts, const PassRegistry &R,
                           PassManager &PM) {
-  if (!Opts.PipelineFile.empty())
-    return R.parsePipelineFile(Opts.Pipeline, Opts.PipelineFile, PM);
-  return R.parsePipeline(Opts.Pipeline, PM);
+  if (Error Err =
+          !Opts.PipelineFile.empty()
+              ? R.parsePipelineFile(Opts.Pipeline, Opts.PipelineFile, PM)
+              : R.parsePipeline(Opts.Pipeline, PM))
+    return Err;
+  return addTarget(Opts, R, PM);
 }
 
 /// -pass-pipeline=@FILE: reads FILE into Pipeline.
@@ -532,7 +609,20 @@ Error Driver::process(Checkpoint &C) const {
     return usageError(llvm::Twine(NumWarnings) +
                       (NumWarnings == 1 ? " warning" : " warnings") +
                       " treated as errors (-Werror); nothing written");
+  Verdicts.clear();
+  for (const std::unique_ptr<Pass> &P : PM.passes())
+    if (!P->verdict().empty())
+      Verdicts.push_back(P->verdict());
   return Error::success();
+}
+
+bool Driver::verifyOnly() const {
+  return !Opts.Output && !Opts.Emit && !Verdicts.empty();
+}
+
+void Driver::printVerdicts(llvm::raw_ostream &OS) const {
+  for (const std::string &V : Verdicts)
+    OS << "wopt: " << Opts.Input << " " << V << "\n";
 }
 
 Error Driver::emitToStream(const Checkpoint &C, llvm::raw_ostream &OS) const {
@@ -632,7 +722,10 @@ int Driver::runSplit() const {
     }
     if (!Err) {
       llvm::raw_string_ostream OS(Output);
-      Err = emitToStream(**C, OS);
+      if (verifyOnly())
+        printVerdicts(OS);
+      else
+        Err = emitToStream(**C, OS);
     }
     if (Err)
       Code = std::max(Code, reportError(Opts.Input, std::move(Err)));
@@ -764,6 +857,8 @@ int wopt::woptMain(int Argc, char **Argv, const PassRegistry &Registry) {
   }
   if (Error Err = loadPipelineFile(Opts))
     return reportError("", std::move(Err));
+  if (Error Err = loadDriverTarget(Opts, Registry))
+    return reportError("", std::move(Err));
   Expected<EmitKind> Kind = checkUsage(Opts, Registry);
   if (!Kind)
     return reportError("", Kind.takeError());
@@ -776,6 +871,10 @@ int wopt::woptMain(int Argc, char **Argv, const PassRegistry &Registry) {
     return reportError(Opts.Input, C.takeError());
   if (Error Err = D.process(**C))
     return reportError(Opts.Input, std::move(Err));
+  if (D.verifyOnly()) {
+    D.printVerdicts(llvm::outs());
+    return 0;
+  }
   if (Error Err = D.emit(**C))
     return reportError(Opts.Input, std::move(Err));
   return 0;

@@ -10,7 +10,9 @@ usage: make_manifest_cases.py OUTDIR CASE
            recipe in docs/Formats.md (a live state dict -> manifest).
   dinov2   dinov2-chunked.pth: {'teacher': ...} with BlockChunk keys
            backbone.blocks.<c>.<g>.*; dinov2-eval.json: the eval layout
-           (blocks.<g>.*), from the same recipe.
+           (blocks.<g>.*), from the same recipe; the same target as
+           checkpoints: dinov2-eval.pth (the state dict), dinov2-eval-wrapped.pth
+           ({'model': sd, 'epoch': 3}).
   wide     wide.pth: a 119-tensor ConvNeXt-shaped state dict with BatchNorm
            (stages.<s>.<b>.{depthwise_conv,norm}.*, num_batches_tracked), the
            checkpoint the manifest-slow findings were checked against.
@@ -81,6 +83,9 @@ def dinov2(outdir):
     teacher["dino_head.last_layer.weight"] = torch.randn(4, d)
     torch.save({"teacher": teacher}, outdir + "/dinov2-chunked.pth")
     write_json(manifest_of(target), outdir + "/dinov2-eval.json")
+    torch.save(target, outdir + "/dinov2-eval.pth")
+    torch.save({"model": target, "epoch": 3}, outdir + "/dinov2-eval-wrapped.pth")
+
 
 
 def wide(outdir):

@@ -1,5 +1,6 @@
 //===- ManifestTest.cpp - Manifest parsing, key grouping, near misses ----===//
 #include "wopt/Manifest/Manifest.h"
+#include "wopt/Manifest/Target.h"
 #include "llvm/Support/raw_ostream.h"
 #include "gtest/gtest.h"
 
@@ -428,6 +429,60 @@ TEST(Compare, KeysAHintExplainsAreNotListed) {
                "flatten-chunks\n"
                "note: blocks.0.0.w would be blocks.0.w\n"
                "note: blocks.1.3.w would be blocks.3.w\n");
+}
+
+} // namespace
+
+namespace {
+
+ValuePtr tensorOf(DType T, ArrayRef<int64_t> Shape) {
+  auto TV = std::make_shared<TensorValue>();
+  TV->setDType(T);
+  TV->setShape(Shape);
+  return TV;
+}
+
+TEST(Target, FromManifestLooksUpKeys) {
+  Expected<Manifest> M = parseManifest(
+      wrap(R"({"name": "a", "dtype": "f16", "shape": [2]},
+              {"name": "b", "dtype": "f32", "shape": [], "optional": true})"),
+      "m.json");
+  ASSERT_TRUE(bool(M)) << toString(M.takeError());
+  std::shared_ptr<Target> T = Target::fromManifest(std::move(*M), "m.json");
+  EXPECT_EQ(T->name(), "m.json");
+  EXPECT_EQ(T->source(), Target::Source::Manifest);
+  EXPECT_EQ(T->size(), 2u);
+  ASSERT_TRUE(T->find("a"));
+  EXPECT_EQ(T->find("a")->Type, DType::Float16);
+  EXPECT_TRUE(T->expects("b"));
+  EXPECT_TRUE(T->needs("a"));
+  EXPECT_FALSE(T->needs("b"));
+  EXPECT_FALSE(T->expects("c"));
+  EXPECT_FALSE(T->hasData());
+  EXPECT_EQ(T->tensor("a"), nullptr);
+}
+
+TEST(Target, FromCheckpointKeepsItsTensors) {
+  auto SD = std::make_shared<DictValue>(/*Ordered=*/true);
+  SD->set("w", tensorOf(DType::BFloat16, {3, 4}));
+  SD->set("n", makeInt(3)); // not a tensor: not part of the target
+  auto C = std::make_unique<Checkpoint>(SD);
+  Expected<std::shared_ptr<Target>> T =
+      Target::fromCheckpoint(std::move(C), "model.pth");
+  ASSERT_TRUE(bool(T)) << toString(T.takeError());
+  EXPECT_EQ((*T)->source(), Target::Source::Checkpoint);
+  EXPECT_EQ((*T)->size(), 1u);
+  EXPECT_EQ((*T)->entries()[0].Shape, SmallVector<int64_t>({3, 4}));
+  EXPECT_TRUE((*T)->hasData());
+  ASSERT_TRUE((*T)->tensor("w"));
+  EXPECT_EQ((*T)->tensor("w")->dtype(), DType::BFloat16);
+
+  auto NotSD = std::make_unique<Checkpoint>(makeList({}));
+  Expected<std::shared_ptr<Target>> Bad =
+      Target::fromCheckpoint(std::move(NotSD), "x.pth");
+  ASSERT_FALSE(bool(Bad));
+  EXPECT_EQ(toString(Bad.takeError()),
+            "x.pth: cannot use as a target: the root is not a state dict");
 }
 
 } // namespace

@@ -161,6 +161,8 @@ struct CompareOptions {
   bool PruneUnexpected = false;
   /// Where the manifest came from, as the user spelled it.
   std::string ManifestName;
+  /// What the verdict calls it: "manifest", or "target" for a checkpoint.
+  std::string Noun = "manifest";
 };
 
 /// Compiles glob patterns; the error names the option and the pattern.
@@ -187,6 +189,7 @@ struct Finding {
 
 struct Comparison {
   std::string ManifestName;
+  std::string Noun = "manifest";
   /// Missing in manifest order, then unexpected in checkpoint order, then
   /// mismatches in manifest order.
   std::vector<Finding> Findings;

@@ -14,6 +14,7 @@
 namespace wopt {
 
 class Pass;
+class Target;
 
 /// What the registry knows of a pass before making one.
 struct PassInfo {
@@ -238,6 +239,23 @@ public:
 
   void setDiagnosticHandler(DiagnosticHandler H) { Handler = std::move(H); }
 
+  /// What the model that will load the result expects (-target=), or null.
+  /// Passes keep the keys it expects, cast to its dtypes, verify against
+  /// it. Set by PassManager::setTarget.
+  const Target *target() const { return TheTarget.get(); }
+  void setTarget(std::shared_ptr<const Target> T) { TheTarget = std::move(T); }
+
+  /// A one-line conclusion a checking pass reached in its last run, for a
+  /// driver that prints no IR ("matches m.json (119 tensors)"); "" for
+  /// passes that transform.
+  virtual std::string verdict() const { return ""; }
+
+  /// Added by the driver rather than written by the user (the verification
+  /// a -target implies): -o-pipeline leaves it out, since the target comes
+  /// back with the next -target.
+  bool isImplicit() const { return Implicit; }
+  void setImplicit(bool I = true) { Implicit = I; }
+
   /// The named pipeline the pass came from ("" when named directly); the
   /// innermost one when pipelines nest. Set by the pipeline parser.
   llvm::StringRef pipelineName() const { return PipelineName; }
@@ -279,6 +297,8 @@ private:
   DiagnosticHandler Handler;
   std::string PipelineName, TopPipeline;
   unsigned PipelineUse = 0;
+  std::shared_ptr<const Target> TheTarget;
+  bool Implicit = false;
 };
 
 /// Verification against a manifest found mismatches: the driver exits 1,

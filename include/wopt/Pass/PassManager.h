@@ -33,6 +33,9 @@ public:
   void setOutputStream(llvm::raw_ostream &OS) { Out = &OS; }
   /// Receives every pass's remarks and warnings.
   void setDiagnosticHandler(DiagnosticHandler H) { Handler = std::move(H); }
+  /// What the result must match; every pass sees it (Pass::target()).
+  void setTarget(std::shared_ptr<const Target> T) { TheTarget = std::move(T); }
+  const Target *target() const { return TheTarget.get(); }
 
   /// Runs every pass in order; stops at the first error, which names the
   /// pass. With VerifyEach the IR is verified after every pass.
@@ -51,6 +54,7 @@ private:
   InstrumentationOptions Instr;
   llvm::raw_ostream *Out = nullptr;
   DiagnosticHandler Handler;
+  std::shared_ptr<const Target> TheTarget;
 };
 
 } // namespace wopt
