@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 #include "PassUtils.h"
 #include "wopt/IR/StateDict.h"
+#include "wopt/Manifest/Target.h"
 #include "wopt/Pass/Pass.h"
 #include "wopt/Passes/Passes.h"
 #include "llvm/ADT/StringExtras.h"
@@ -72,10 +73,19 @@ public:
 
     // Keys outside select= go first, reported by their first component.
     if (!Select.empty())
-      dropUnselected(*SD, Strips, Select);
+      dropUnselected(C, *SD, Strips, Select);
 
+    // Told nothing, the pass strips what wrappers add; a key the target
+    // has as it is (a model that is itself DDP-wrapped or compiled) stays.
+    bool Told = Strip.wasSet() || !Select.empty() || !Add.empty();
     auto Map = [&](StringRef Key) -> std::optional<std::string> {
-      return transform(Key, Strips, Select, Add);
+      std::optional<std::string> New = transform(Key, Strips, Select, Add);
+      if (New && !Told && target() && target()->expects(Key) &&
+          !target()->expects(*New)) {
+        ++NumKeptForTarget;
+        return std::nullopt;
+      }
+      return New;
     };
     unsigned Renamed = 0;
     if (Error E = renameKeys(*SD, Map, argument(), &Renamed))
@@ -228,14 +238,22 @@ private:
                  "\nhint: pick one of those prefixes with select=");
   }
 
-  void dropUnselected(DictValue &SD, ArrayRef<std::string> Strips,
-                      StringRef Select) {
+  void dropUnselected(Checkpoint &C, DictValue &SD,
+                      ArrayRef<std::string> Strips, StringRef Select) {
     StringMap<std::pair<unsigned, uint64_t>> Groups;
-    std::vector<std::string> Order;
+    std::vector<std::string> Order, Wanted;
     unsigned N = eraseIf(SD, [&](const DictEntry &E) {
       std::optional<StringRef> K = E.keyString();
       if (K && selected(*K, Strips, Select))
         return false;
+      if (K) {
+        // Under the name the key would have had after stripping: the one
+        // a target would list.
+        std::string As = applyStrips(*K, Strips);
+        recordRemoved(C, As, E.Val, "not under select=" + Select);
+        if (target() && target()->expects(As))
+          Wanted.push_back("'" + As + "'");
+      }
       std::string S = K ? applyStrips(*K, Strips) : std::string("<non-string>");
       std::string Head = headOf(S);
       auto &G = Groups[Head];
@@ -252,6 +270,12 @@ private:
              "removed " + Twine(Groups[H].first) + " keys under '" + H + "' (" +
                  formatBytes(Groups[H].second) +
                  "): not under select=" + Select);
+    // select= is explicit, so it wins; but the target wanted these.
+    if (!Wanted.empty())
+      warning("", nullptr,
+              "select=" + Select + " removed " + Twine(Wanted.size()) +
+                  (Wanted.size() == 1 ? " key" : " keys") + " the target " +
+                  target()->name() + " has: " + joinLimited(Wanted, 4));
   }
 
   ListOption Strip{*this, "strip",
@@ -267,6 +291,8 @@ private:
                             "tensor bytes removed by select="};
   Statistic NumMetadata{*this, "metadata-rewritten",
                         "_metadata module paths rewritten or dropped"};
+  Statistic NumKeptForTarget{*this, "kept-for-target",
+                             "keys left as they are: the target has them so"};
 };
 
 } // namespace

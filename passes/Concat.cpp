@@ -180,6 +180,12 @@ public:
       Fused.push_back(std::move(*T));
     }
     // Everything is checked and built: only now change the state dict.
+    for (const Group &G : *Groups)
+      for (size_t M : G.Members)
+        if (*SD->entries()[M].keyString() != G.Target)
+          recordRemoved(C, *SD->entries()[M].keyString(), SD->entries()[M].Val,
+                        "joined into '" + G.Target + "' by rule " +
+                            Twine(G.Rule + 1));
     replace(*SD, *Groups, Fused);
     return Error::success();
   }

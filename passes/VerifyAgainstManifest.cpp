@@ -55,6 +55,8 @@ public:
       return error("needs manifest=FILE or a -target=FILE (a manifest, made "
                    "with -emit=manifest, or a checkpoint of the model)");
     Opts->ManifestName = T->name().str();
+    Opts->Removed = C.Removed;
+    Opts->SuggestTarget = T != target();
     if (T->source() == Target::Source::Checkpoint)
       Opts->Noun = "target";
 

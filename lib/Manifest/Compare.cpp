@@ -142,6 +142,7 @@ void addLeftoverHints(ArrayRef<const Finding *> UFs,
              " with prune-unexpected=true, or keep " +
              (Lost == 1 ? "it" : "them") + " with allow-unexpected=GLOB",
          Lost,
+         {},
          {}});
 
   std::vector<const Finding *> Alone;
@@ -173,7 +174,56 @@ void addLeftoverHints(ArrayRef<const Finding *> UFs,
            " nothing in the checkpoint; if the model initialises " +
            (N == 1 ? "it" : "them") + " itself, add allow-missing=" + List,
        0,
+       {},
        {}});
+}
+
+/// One hint per pass that removed keys the manifest has, with how to keep
+/// them; the keys point at it, so the report lists them under it.
+void addRemovedHints(std::vector<Finding> &Missing, const CompareOptions &Opts,
+                     Comparison &C) {
+  StringMap<unsigned> Last; // key -> its last removal
+  for (unsigned I = 0; I < Opts.Removed.size(); ++I)
+    Last[Opts.Removed[I].Key] = I;
+  std::vector<std::string> Passes;
+  std::map<std::string, std::vector<Finding *>> ByPass;
+  for (Finding &F : Missing) {
+    auto It = Last.find(F.Name);
+    if (!F.isError() || It == Last.end())
+      continue;
+    F.RemovedBy = Opts.Removed[It->second];
+    auto &List = ByPass[F.RemovedBy->Pass];
+    if (List.empty())
+      Passes.push_back(F.RemovedBy->Pass);
+    List.push_back(&F);
+  }
+  for (const std::string &P : Passes) {
+    const std::vector<Finding *> &Fs = ByPass[P];
+    std::vector<std::string> Keeps;
+    for (const Finding *F : Fs)
+      if (!F->RemovedBy->Keep.empty() &&
+          !is_contained(Keeps, F->RemovedBy->Keep))
+        Keeps.push_back(F->RemovedBy->Keep);
+    unsigned N = Fs.size();
+    std::string Fix = Keeps.empty() ? "" : P + "{" + join(Keeps, " ") + "}";
+    std::string Msg =
+        std::to_string(N) + (N == 1 ? " missing key was" : " missing keys were") +
+        " removed by " + P + ", but the " + Opts.Noun + " has " +
+        (N == 1 ? "it" : "them");
+    if (!Fix.empty())
+      Msg += "; add " + Fix;
+    if (Opts.SuggestTarget)
+      Msg += std::string(Fix.empty() ? "; " : ", or ") + "run with -target=" +
+             C.ManifestName + " so that passes keep what it has";
+    Hint H{"removed", Fix, Msg, 0, {}, {}};
+    for (size_t I = 0; I < Fs.size() && I < 2; ++I)
+      H.Notes.push_back(Fs[I]->Name + " was removed by " + P + ": " +
+                        Fs[I]->RemovedBy->Reason);
+    int Index = C.Hints.size();
+    for (Finding *F : Fs)
+      F->HintIndex = Index;
+    C.Hints.push_back(std::move(H));
+  }
 }
 
 } // namespace
@@ -184,6 +234,9 @@ Comparison wopt::compareWithManifest(const Manifest &M,
   Comparison C;
   C.ManifestName = Opts.ManifestName.empty() ? M.SourceName : Opts.ManifestName;
   C.Noun = Opts.Noun;
+  // addRemovedHints names the target as the comparison does.
+  CompareOptions Named = Opts;
+  Named.ManifestName = C.ManifestName;
   C.NumManifestEntries = M.Entries.size();
   C.NumCheckpointEntries = Entries.size();
 
@@ -223,6 +276,10 @@ Comparison wopt::compareWithManifest(const Manifest &M,
     Unexpected.push_back(std::move(F));
   }
 
+  // A missing key a pass removed is that pass's doing, not a near miss.
+  addRemovedHints(Missing, Named, C);
+  int Offset = C.Hints.size();
+
   // Pruned keys still pair with missing ones: a pruned `blocks.0.3.x` next
   // to a missing `blocks.3.x` is the mistake worth a hint.
   std::vector<Finding *> UFs, MFs;
@@ -230,14 +287,20 @@ Comparison wopt::compareWithManifest(const Manifest &M,
     if (F.Allowed != Allowance::AllowedByGlob)
       UFs.push_back(&F);
   for (Finding &F : Missing)
-    if (F.isError())
+    if (F.isError() && !F.RemovedBy)
       MFs.push_back(&F);
+  std::vector<std::string> Matched;
+  for (const ManifestEntry &E : M.Entries)
+    if (IndexOf.count(E.Name))
+      Matched.push_back(E.Name);
   NearMissCoverage Cov;
-  C.Hints = findNearMisses(namesOf(UFs), namesOf(MFs), &Cov);
+  for (Hint &H : findNearMisses(namesOf(UFs), namesOf(MFs), &Cov, Matched))
+    C.Hints.push_back(std::move(H));
+  auto Shift = [&](int I) { return I < 0 ? I : I + Offset; };
   for (size_t I = 0; I < UFs.size(); ++I)
-    UFs[I]->HintIndex = Cov.UnexpectedHint[I];
+    UFs[I]->HintIndex = Shift(Cov.UnexpectedHint[I]);
   for (size_t I = 0; I < MFs.size(); ++I)
-    MFs[I]->HintIndex = Cov.MissingHint[I];
+    MFs[I]->HintIndex = Shift(Cov.MissingHint[I]);
   addLeftoverHints(UFs, MFs, Cov, C.Hints);
 
   for (auto *List : {&Missing, &Unexpected, &Shapes, &DTypes})
@@ -367,6 +430,8 @@ void ReportPrinter::printHints() {
     for (const auto &[From, To] : C.Hints[I].Examples)
       OS << "note: " << From
          << (To.empty() ? " would be dropped" : " would be " + To) << "\n";
+    for (const std::string &N : C.Hints[I].Notes)
+      OS << "note: " << N << "\n";
   }
 }
 
@@ -614,6 +679,16 @@ void writeFinding(json::OStream &J, const Finding &F) {
       J.attribute("hint", F.HintIndex);
     if (F.TheKind == Kind::Missing) {
       writeExpected(J, *F.Expected);
+      if (F.RemovedBy)
+        J.attributeObject("removed_by", [&] {
+          J.attribute("pass", F.RemovedBy->Pass);
+          J.attribute("reason", F.RemovedBy->Reason);
+          if (!F.RemovedBy->Keep.empty())
+            J.attribute("keep", F.RemovedBy->Keep);
+          if (const auto *T =
+                  dyn_cast_or_null<TensorValue>(F.RemovedBy->Val.get()))
+            writeOrigin(J, T->provenance());
+        });
       return;
     }
     if (F.TheKind != Kind::Unexpected)
@@ -703,6 +778,11 @@ void wopt::writeJSONReport(const Comparison &C, raw_ostream &OS) {
                   J.attribute("missing", To);
               });
           });
+          if (!H.Notes.empty())
+            J.attributeArray("notes", [&] {
+              for (const std::string &N : H.Notes)
+                J.value(N);
+            });
         });
     });
   });

@@ -165,6 +165,21 @@ void renderMembers(ArrayRef<SplitKey> Keys, std::vector<unsigned> Members,
 
 } // namespace
 
+ArrayRef<StringLiteral> wopt::derivedBufferNames() {
+  static constexpr StringLiteral Names[] = {
+      "position_ids", "token_type_ids", "relative_position_index",
+      "attn_mask", "rotary_emb.inv_freq"};
+  return Names;
+}
+
+std::optional<StringRef> wopt::derivedBufferOf(StringRef Key) {
+  for (StringRef N : derivedBufferNames())
+    if (Key == N || (Key.ends_with(N) && Key.size() > N.size() &&
+                     Key[Key.size() - N.size() - 1] == '.'))
+      return N;
+  return std::nullopt;
+}
+
 std::optional<std::string> wopt::quoteForPipeline(StringRef V) {
   // Brackets are fine when balanced (rename's groups), but a key's own
   // `{` or an escaped `\]` is not, so quote whenever one is unbalanced.
@@ -320,8 +335,9 @@ constexpr size_t MaxEditComponents = 32;
 
 class NearMissFinder {
 public:
-  NearMissFinder(ArrayRef<std::string> U, ArrayRef<std::string> M)
-      : U(U), M(M), UTag(U.size()), MTag(M.size()), Explained(U.size(), false),
+  NearMissFinder(ArrayRef<std::string> U, ArrayRef<std::string> M,
+                 ArrayRef<std::string> Matched)
+      : U(U), M(M), Matched(Matched), UTag(U.size()), MTag(M.size()), Explained(U.size(), false),
         MissingExplained(M.size(), false) {
     for (unsigned I = 0; I < M.size(); ++I)
       MIndex.try_emplace(M[I], I);
@@ -329,14 +345,16 @@ public:
       UIndex.try_emplace(U[I], I);
     for (const std::string &K : U)
       UComps.push_back(components(K));
+    for (const std::string &K : Matched)
+      MatchedComps.push_back(components(K));
   }
 
   std::vector<Hint> run() {
-    derivedBuffers();
     chunks();
     downsampleAndHead();
     prefixes();
     renamedComponent();
+    derivedBuffers();
     return sortedHints();
   }
 
@@ -353,7 +371,7 @@ private:
   /// Tag ties the hint to the keys explain() marked with it.
   void add(StringRef Kind, StringRef Fix, unsigned N, const Twine &Msg,
            const std::string &Tag) {
-    Hints.push_back({Kind.str(), Fix.str(), Msg.str(), N, examples(Tag)});
+    Hints.push_back({Kind.str(), Fix.str(), Msg.str(), N, examples(Tag), {}});
     HintTags.push_back(Tag);
   }
 
@@ -387,8 +405,10 @@ private:
   void renamedComponent();
 
   ArrayRef<std::string> U, M;
+  /// Keys both sides have: a fix must not rename or drop them.
+  ArrayRef<std::string> Matched;
   StringMap<unsigned> MIndex, UIndex;
-  std::vector<SmallVector<StringRef, 8>> UComps;
+  std::vector<SmallVector<StringRef, 8>> UComps, MatchedComps;
   /// Which fix explains each key ("" for none), and the pairs per fix.
   std::vector<std::string> UTag, MTag;
   std::map<std::string, std::vector<std::pair<unsigned, int>>> PairsOf;
@@ -448,29 +468,40 @@ std::vector<Hint> NearMissFinder::sortedHints() {
 
 /// Buffers models rebuild in __init__; a checkpoint holding them is stale,
 /// never wrong, so drop-dynamic-buffers is always the fix.
+/// Runs last, on what no structural edit explains: `module.position_ids`
+/// next to a missing `position_ids` is a prefix to strip, not a buffer to
+/// drop. The fix must not drop a buffer the target has: those the defaults
+/// would take among the matched keys go into keep=.
 void NearMissFinder::derivedBuffers() {
   Tally Names;
   unsigned N = 0;
   for (size_t I = 0; I < U.size(); ++I) {
-    // drop-dynamic-buffers' default list.
-    StringRef Last = UComps[I].back();
-    bool Rotary = Last == "inv_freq" && UComps[I].size() > 1 &&
-                  UComps[I][UComps[I].size() - 2] == "rotary_emb";
-    if (Last != "position_ids" && Last != "token_type_ids" &&
-        Last != "relative_position_index" && Last != "attn_mask" && !Rotary)
+    if (Explained[I])
       continue;
-    Names.add(Last.str());
+    std::optional<StringRef> Name = derivedBufferOf(U[I]);
+    if (!Name)
+      continue;
+    Names.add(Name->str());
     explain(I, std::nullopt, "buffers");
     ++N;
   }
   if (!N)
     return;
-  add("drop-dynamic-buffers", "drop-dynamic-buffers", N,
+  Tally Keep;
+  for (const std::string &K : Matched)
+    if (std::optional<StringRef> Name = derivedBufferOf(K))
+      Keep.add(Name->str());
+  std::string Fix = "drop-dynamic-buffers";
+  if (!Keep.Order.empty())
+    Fix += "{keep=" + join(Keep.Order, ",") + "}";
+  add("drop-dynamic-buffers", Fix, N,
       (N == 1 ? "1 unexpected key is a buffer the model recomputes ("
               : plural(N, "",
                        "unexpected keys are buffers the model "
                        "recomputes (")) +
-          join(Names.Order, ", ") + "); add drop-dynamic-buffers",
+          join(Names.Order, ", ") + "); add " + Fix +
+          (Keep.Order.empty() ? ""
+                              : " (keep=: the manifest has those buffers)"),
       "buffers");
 }
 
@@ -615,8 +646,29 @@ std::string prefixFix(StringRef Prefix, bool OthersOutside) {
 
 /// `module.x` for `x` (strip or select), `x` for `backbone.x` (add), and
 /// torch.compile's `_orig_mod.` anywhere in the key.
+/// How many keys start with each prefix of Counts (whole components, at
+/// most MaxComps of them), counted in one pass over Keys: asking every key
+/// for every prefix would be quadratic.
+void countUnder(ArrayRef<SmallVector<StringRef, 8>> Keys, size_t MaxComps,
+                StringMap<unsigned> &Counts) {
+  for (ArrayRef<StringRef> C : Keys) {
+    std::string Pre;
+    for (size_t P = 0; P < C.size() && P < MaxComps; ++P) {
+      Pre += C[P].str() + ".";
+      auto It = Counts.find(Pre);
+      if (It != Counts.end())
+        ++It->second;
+    }
+  }
+}
+
 void NearMissFinder::prefixes() {
   const size_t MaxPrefix = 4;
+  struct Pair {
+    unsigned I, J;
+    std::string Pre;
+  };
+  std::vector<Pair> Found;
   Tally Strip;
   for (size_t I = 0; I < U.size(); ++I) {
     if (Explained[I])
@@ -636,27 +688,35 @@ void NearMissFinder::prefixes() {
         Pre = "_orig_mod.";
       }
       Strip.add(Pre);
-      explain(I, J, "strip:" + Pre);
+      Found.push_back({unsigned(I), *J, Pre});
       break;
     }
   }
-  // How many unexpected keys start with each candidate prefix, counted in
-  // one pass: asking every key for every prefix would be quadratic.
-  StringMap<unsigned> Under;
-  for (const std::string &Pre : Strip.Order)
+  StringMap<unsigned> Under, MatchedUnder;
+  for (const std::string &Pre : Strip.Order) {
     Under.try_emplace(Pre, 0);
-  for (ArrayRef<StringRef> C : UComps) {
-    std::string Pre;
-    for (size_t P = 0; P < C.size() && P < MaxPrefix; ++P) {
-      Pre += C[P].str() + ".";
-      auto It = Under.find(Pre);
-      if (It != Under.end())
-        ++It->second;
-    }
+    MatchedUnder.try_emplace(Pre, 0);
   }
+  countUnder(UComps, MaxPrefix, Under);
+  countUnder(MatchedComps, MaxPrefix, MatchedUnder);
+  bool MatchedOrigMod = any_of(MatchedComps, [](ArrayRef<StringRef> C) {
+    return is_contained(C, "_orig_mod");
+  });
+  // Stripping a prefix a matched key has would rename that key away.
+  auto Safe = [&](const std::string &Pre) {
+    return Pre == "_orig_mod." ? !MatchedOrigMod : !MatchedUnder.lookup(Pre);
+  };
+  for (const Pair &F : Found)
+    if (Safe(F.Pre))
+      explain(F.I, F.J, "strip:" + F.Pre);
   for (const std::string &Pre : Strip.ranked()) {
+    if (!Safe(Pre))
+      continue;
     unsigned N = Strip.Count[Pre];
-    bool Outside = Under.lookup(Pre) < U.size();
+    // select= would drop the keys outside the prefix: only when none of
+    // them is a key the manifest has.
+    bool Outside = Under.lookup(Pre) < U.size() &&
+                   size_t(MatchedUnder.lookup(Pre)) == Matched.size();
     std::string Fix = prefixFix(Pre, Outside);
     add("strip-prefix", Fix, N,
         plural(N, "unexpected key is a missing key",
@@ -667,6 +727,9 @@ void NearMissFinder::prefixes() {
   }
 
   Tally Add;
+  Found.clear();
+  // The first components of the keys each prefix would go in front of.
+  std::map<std::string, std::vector<std::string>> Heads;
   for (unsigned J = 0; J < M.size(); ++J) {
     SmallVector<StringRef, 8> C = components(M[J]);
     for (size_t P = 1; P < C.size() && P <= MaxPrefix; ++P) {
@@ -675,13 +738,43 @@ void NearMissFinder::prefixes() {
         continue;
       std::string Pre = joinComponents(ArrayRef(C).take_front(P)) + ".";
       Add.add(Pre);
-      explain(It->second, J, "add:" + Pre);
+      Found.push_back({It->second, J, Pre});
+      std::string Head = C[P].str();
+      if (!is_contained(Heads[Pre], Head))
+        Heads[Pre].push_back(Head);
       break;
     }
   }
+  // add= prefixes every key, so with keys the manifest already has in
+  // place only those under the moved first components may get it.
+  StringSet<> MatchedHeads;
+  for (ArrayRef<StringRef> C : MatchedComps)
+    MatchedHeads.insert(C.front());
+  std::map<std::string, std::string> FixOf;
+  for (const std::string &Pre : Add.Order) {
+    if (Matched.empty()) {
+      FixOf[Pre] = "canonicalize-prefix{add=" + Pre + "}";
+      continue;
+    }
+    const std::vector<std::string> &H = Heads[Pre];
+    if (any_of(H, [&](const std::string &X) { return MatchedHeads.count(X); }))
+      continue;
+    std::vector<std::string> Alt;
+    for (const std::string &X : H)
+      Alt.push_back(escapeRegex(X));
+    std::optional<std::string> Rule = quoteForPipeline(
+        "(" + join(Alt, "|") + ")(\\..*)?=>" + Pre + "$0");
+    if (Rule)
+      FixOf[Pre] = "rename{rule=" + *Rule + "}";
+  }
+  for (const Pair &F : Found)
+    if (FixOf.count(F.Pre))
+      explain(F.I, F.J, "add:" + F.Pre);
   for (const std::string &Pre : Add.ranked()) {
+    if (!FixOf.count(Pre))
+      continue;
     unsigned N = Add.Count[Pre];
-    std::string Fix = "canonicalize-prefix{add=" + Pre + "}";
+    std::string Fix = FixOf[Pre];
     add("add-prefix", Fix, N,
         plural(N, "missing key is an unexpected key",
                "missing keys are "
@@ -709,6 +802,26 @@ void NearMissFinder::renamedComponent() {
       C[P] = Orig;
     }
   }
+  // The rule would also rename a key the manifest has, at that place:
+  // such a rename is never proposed.
+  StringSet<> MatchedFirst, MatchedLast, MatchedMiddle, MatchedWhole;
+  for (ArrayRef<StringRef> C : MatchedComps) {
+    if (C.size() == 1) {
+      MatchedWhole.insert(C.front());
+      continue;
+    }
+    MatchedFirst.insert(C.front());
+    MatchedLast.insert(C.back());
+    for (StringRef X : C.drop_front().drop_back())
+      MatchedMiddle.insert(X);
+  }
+  auto HitsMatched = [&](StringRef Pos, StringRef From) {
+    const StringSet<> &S = Pos == "^"   ? MatchedFirst
+                           : Pos == "$" ? MatchedLast
+                           : Pos == "=" ? MatchedWhole
+                                        : MatchedMiddle;
+    return S.count(From) > 0;
+  };
   Tally Pairs;
   for (size_t I = 0; I < U.size(); ++I) {
     if (Explained[I] || UComps[I].size() > MaxEditComponents)
@@ -724,7 +837,12 @@ void NearMissFinder::renamedComponent() {
       if (It == Masked.end())
         continue;
       StringRef To = components(M[It->second.first])[It->second.second];
-      std::string Pos = P == 0 ? "^" : (P + 1 == C.size() ? "$" : "");
+      std::string Pos = C.size() == 1 ? "="
+                        : P == 0      ? "^"
+                        : P + 1 == C.size() ? "$"
+                                            : "";
+      if (HitsMatched(Pos, Orig))
+        continue;
       std::string PairKey = Pos + "\x01" + Orig.str() + "\x01" + To.str();
       Pairs.add(PairKey);
       explain(I, It->second.first, "rename:" + PairKey);
@@ -740,7 +858,9 @@ void NearMissFinder::renamedComponent() {
     // rename matches whole keys, so the rule captures what surrounds the
     // component.
     std::string FromRe = escapeRegex(From), Rule;
-    if (Pos == "^")
+    if (Pos == "=")
+      Rule = FromRe + "=>" + To.str();
+    else if (Pos == "^")
       Rule = FromRe + "\\.(.*)=>" + To.str() + ".$1";
     else if (Pos == "$")
       Rule = "(.*)\\." + FromRe + "=>$1." + To.str();
@@ -764,8 +884,9 @@ void NearMissFinder::renamedComponent() {
 
 std::vector<Hint> wopt::findNearMisses(ArrayRef<std::string> Unexpected,
                                        ArrayRef<std::string> Missing,
-                                       NearMissCoverage *Coverage) {
-  NearMissFinder F(Unexpected, Missing);
+                                       NearMissCoverage *Coverage,
+                                       ArrayRef<std::string> Matched) {
+  NearMissFinder F(Unexpected, Missing, Matched);
   std::vector<Hint> Hints = F.run();
   if (Coverage) {
     Coverage->Unexpected = std::move(F.Explained);

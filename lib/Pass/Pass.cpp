@@ -301,6 +301,11 @@ void Pass::warning(StringRef Key, const TensorValue *T,
         makeDiagnostic(Diagnostic::Severity::Warning, argument(), Key, T, Msg));
 }
 
+void Pass::recordRemoved(Checkpoint &C, StringRef Key, const ValuePtr &V,
+                         const llvm::Twine &Reason, const llvm::Twine &Keep) {
+  C.Removed.push_back({Key.str(), argument().str(), Reason.str(), Keep.str(), V});
+}
+
 void Pass::matchedNothing(const llvm::Twine &Msg) {
   if (PipelineName.empty())
     warning("", nullptr, Msg);

@@ -118,6 +118,8 @@ struct Hint {
   /// Up to two (unexpected key, missing key it would become) pairs; the
   /// second is empty when there is no counterpart (derived buffers).
   std::vector<std::pair<std::string, std::string>> Examples;
+  /// Further `note:` lines, as they are printed.
+  std::vector<std::string> Notes = {};
 };
 
 /// Which keys the hints of findNearMisses account for, by input index.
@@ -130,10 +132,21 @@ struct NearMissCoverage {
 
 /// Near misses between Unexpected and Missing keys (chunk index, prefix,
 /// moved downsample stage, head vs head.fc, one renamed component) and
-/// derived buffers among Unexpected. Ordered by keys explained.
+/// derived buffers among Unexpected. Ordered by keys explained. Matched are
+/// the keys both sides have: no fix a hint proposes drops or renames one
+/// (select= becomes strip=, a rename that would hit one is not proposed,
+/// drop-dynamic-buffers gets keep=).
 std::vector<Hint> findNearMisses(llvm::ArrayRef<std::string> Unexpected,
                                  llvm::ArrayRef<std::string> Missing,
-                                 NearMissCoverage *Coverage = nullptr);
+                                 NearMissCoverage *Coverage = nullptr,
+                                 llvm::ArrayRef<std::string> Matched = {});
+
+/// Buffers models rebuild from their config, as key suffixes at a '.'
+/// boundary (`position_ids`, `relative_position_index`, ...): what
+/// drop-dynamic-buffers drops by default and the hints call derived.
+llvm::ArrayRef<llvm::StringLiteral> derivedBufferNames();
+/// The name of derivedBufferNames() Key ends with, if any.
+std::optional<llvm::StringRef> derivedBufferOf(llvm::StringRef Key);
 
 //===----------------------------------------------------------------------===//
 // Comparison and report
@@ -163,6 +176,12 @@ struct CompareOptions {
   std::string ManifestName;
   /// What the verdict calls it: "manifest", or "target" for a checkpoint.
   std::string Noun = "manifest";
+  /// What passes removed from the state dict (Checkpoint::Removed): a
+  /// missing key among them is reported with the pass that removed it.
+  std::vector<RemovedEntry> Removed;
+  /// The manifest was not the run's -target: hints may say that with it,
+  /// passes keep what it expects.
+  bool SuggestTarget = false;
 };
 
 /// Compiles glob patterns; the error names the option and the pattern.
@@ -183,6 +202,8 @@ struct Finding {
   /// Index into Comparison::Hints of the near-miss hint that explains it
   /// (Missing and Unexpected only), -1 for none.
   int HintIndex = -1;
+  /// A missing key a pass removed: which, why, and how to keep it.
+  std::optional<RemovedEntry> RemovedBy = std::nullopt;
 
   bool isError() const { return Allowed == Allowance::None; }
 };

@@ -276,6 +276,10 @@ protected:
               const llvm::Twine &Msg);
   void warning(llvm::StringRef Key, const TensorValue *T,
                const llvm::Twine &Msg);
+  /// Records that this pass removed state-dict entry Key (value V) from C,
+  /// why, and which option would have kept it (Checkpoint::Removed).
+  void recordRemoved(Checkpoint &C, llvm::StringRef Key, const ValuePtr &V,
+                     const llvm::Twine &Reason, const llvm::Twine &Keep = "");
   /// An option matched nothing (a glob, a rule, a prefix): a warning when
   /// the user wrote the option, where it is most likely a typo; a remark
   /// when a named pipeline did, whose options cover variants of a layout

@@ -1,0 +1,165 @@
+"""Fixtures for the -target tests, made with real PyTorch: a checkpoint and
+the model it must load into, whose own state_dict() is the target.
+
+usage: make_target_cases.py OUTDIR CASE
+       make_target_cases.py OUTDIR check-CASE OUT
+
+  gdino   Grounding DINO as MMDetection converts it: an mmdet Swin backbone
+          whose relative_position_index buffers are *persistent* (the model
+          lists them), a BERT language model whose position_ids became
+          non-persistent and whose pooler the target config lacks, and a
+          head that gained 7 cls_branches.<k>.log_scale and a denoising
+          label_embedding the model initialises itself.
+          gdino.pth (the old checkpoint), gdino-target.pth (the new model's
+          state_dict), gdino-target.json (its manifest).
+          check: OUT loads into the new model with exactly those 8 keys
+          missing, nothing unexpected, relative_position_index bit-equal.
+  ddp     A DDP checkpoint (module.*) of a text encoder whose position_ids
+          buffer is persistent in the model: ddp.pth, ddp-target.pth.
+          check: OUT loads strict and equals the unwrapped weights.
+"""
+import sys
+
+import torch
+import torch.nn as nn
+
+from make_cases import load_plain, randomize, relative_position_index
+
+
+class WindowAttention(nn.Module):
+    def __init__(self, dim, heads, grid):
+        super().__init__()
+        self.relative_position_bias_table = nn.Parameter(
+            torch.zeros((2 * grid - 1) ** 2, heads))
+        # mmdet's Swin registers it persistent: the model expects the key.
+        self.register_buffer("relative_position_index",
+                             relative_position_index(grid, grid))
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+
+class SwinBlock(nn.Module):
+    def __init__(self, dim, grid):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = nn.Module()
+        self.attn.w_msa = WindowAttention(dim, 2, grid)
+
+
+class SwinBackbone(nn.Module):
+    def __init__(self, dim=8):
+        super().__init__()
+        self.stages = nn.ModuleList()
+        for s in range(4):
+            st = nn.Module()
+            st.blocks = nn.ModuleList([SwinBlock(dim, 2) for _ in range(2)])
+            self.stages.append(st)
+
+
+class Bert(nn.Module):
+    def __init__(self, dim=8, pooler=False, persistent_ids=True):
+        super().__init__()
+        self.embeddings = nn.Module()
+        self.embeddings.word_embeddings = nn.Embedding(30, dim)
+        self.embeddings.register_buffer(
+            "position_ids", torch.arange(16).expand(1, -1).clone(),
+            persistent=persistent_ids)
+        self.encoder = nn.Linear(dim, dim)
+        if pooler:
+            self.pooler = nn.Module()
+            self.pooler.dense = nn.Linear(dim, dim)
+
+
+class Head(nn.Module):
+    def __init__(self, dim=8, new=True):
+        super().__init__()
+        self.cls_branches = nn.ModuleList()
+        for _ in range(7):
+            b = nn.Module()
+            b.bias = nn.Parameter(torch.zeros(1))
+            if new:
+                b.log_scale = nn.Parameter(torch.zeros(1))
+            self.cls_branches.append(b)
+
+
+class GroundingDINO(nn.Module):
+    def __init__(self, new):
+        super().__init__()
+        self.backbone = SwinBackbone()
+        lm = nn.Module()
+        lm.language_backbone = nn.Module()
+        lm.language_backbone.body = nn.Module()
+        lm.language_backbone.body.model = Bert(pooler=not new,
+                                               persistent_ids=not new)
+        self.language_model = lm
+        self.bbox_head = Head(new=new)
+        if new:
+            self.dn_query_generator = nn.Module()
+            self.dn_query_generator.label_embedding = nn.Embedding(5, 8)
+
+
+def gdino(outdir):
+    torch.manual_seed(0)
+    old = GroundingDINO(new=False)
+    randomize(old, 11)
+    torch.save(old.state_dict(), outdir + "/gdino.pth")
+    new = GroundingDINO(new=True)
+    randomize(new, 12)
+    torch.save(new.state_dict(), outdir + "/gdino-target.pth")
+
+
+def check_gdino(outdir, out):
+    sd = load_plain(out)
+    model = GroundingDINO(new=True)
+    r = model.load_state_dict(sd, strict=False)
+    print("missing %d: %s" % (len(r.missing_keys), " ".join(sorted(r.missing_keys))))
+    print("unexpected %d" % len(r.unexpected_keys))
+    src = torch.load(outdir + "/gdino.pth")
+    rpi = [k for k in sd if k.endswith("relative_position_index")]
+    same = all(torch.equal(sd[k], src[k]) for k in rpi)
+    print("relative_position_index kept: %d, equal: %s" % (len(rpi), same))
+    others = [k for k in sd if k in src and not torch.equal(sd[k], src[k])]
+    print("changed values: %d" % len(others))
+
+
+class TextEncoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embeddings = nn.Module()
+        self.embeddings.token = nn.Embedding(20, 8)
+        self.embeddings.register_buffer("position_ids",
+                                        torch.arange(12).expand(1, -1).clone())
+        self.proj = nn.Linear(8, 8)
+
+
+class DDP(nn.Module):
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+
+
+def ddp(outdir):
+    torch.manual_seed(0)
+    m = TextEncoder()
+    randomize(m, 13)
+    torch.save(DDP(m).state_dict(), outdir + "/ddp.pth")
+    torch.save(m.state_dict(), outdir + "/ddp-target.pth")
+
+
+def check_ddp(outdir, out):
+    sd = load_plain(out)
+    model = TextEncoder()
+    model.load_state_dict(sd, strict=True)
+    ref = torch.load(outdir + "/ddp-target.pth")
+    print("strict load: ok; same keys and values: %s"
+          % (list(sd) == list(ref) and all(torch.equal(sd[k], ref[k]) for k in ref)))
+
+
+if __name__ == "__main__":
+    outdir, case = sys.argv[1], sys.argv[2]
+    makers = {"gdino": gdino, "ddp": ddp}
+    checks = {"check-gdino": check_gdino, "check-ddp": check_ddp}
+    if case in makers:
+        makers[case](outdir)
+    else:
+        checks[case](outdir, sys.argv[3])
