@@ -206,15 +206,16 @@ void addRemovedHints(std::vector<Finding> &Missing, const CompareOptions &Opts,
         Keeps.push_back(F->RemovedBy->Keep);
     unsigned N = Fs.size();
     std::string Fix = Keeps.empty() ? "" : P + "{" + join(Keeps, " ") + "}";
-    std::string Msg =
-        std::to_string(N) + (N == 1 ? " missing key was" : " missing keys were") +
-        " removed by " + P + ", but the " + Opts.Noun + " has " +
-        (N == 1 ? "it" : "them");
+    std::string Msg = std::to_string(N) +
+                      (N == 1 ? " missing key was" : " missing keys were") +
+                      " removed by " + P + ", but the " + Opts.Noun + " has " +
+                      (N == 1 ? "it" : "them");
     if (!Fix.empty())
       Msg += "; add " + Fix;
     if (Opts.SuggestTarget)
-      Msg += std::string(Fix.empty() ? "; " : ", or ") + "run with -target=" +
-             C.ManifestName + " so that passes keep what it has";
+      Msg += std::string(Fix.empty() ? "; " : ", or ") +
+             "run with -target=" + C.ManifestName +
+             " so that passes keep what it has";
     Hint H{"removed", Fix, Msg, 0, {}, {}};
     for (size_t I = 0; I < Fs.size() && I < 2; ++I)
       H.Notes.push_back(Fs[I]->Name + " was removed by " + P + ": " +
@@ -561,8 +562,7 @@ void ReportPrinter::print() {
   // The verdict first, then the fixes, then what no fix explains: the
   // first lines are what a user pastes into a bug report.
   OS << "error: checkpoint does not match " << C.Noun << " " << C.ManifestName
-     << ": "
-     << summarizeCounts(C) << "\n";
+     << ": " << summarizeCounts(C) << "\n";
   printHints();
   printMissingOrUnexpected(Kind::Missing);
   printMissingOrUnexpected(Kind::Unexpected);

@@ -384,6 +384,35 @@ TEST(NearMiss, RenamedComponent) {
   EXPECT_EQ(H[0].NumKeys, 2u);
 }
 
+TEST(NearMiss, FixesSpareKeysBothSidesHave) {
+  // The manifest has a relative_position_index the checkpoint also has:
+  // dropping derived buffers must keep it.
+  std::vector<Hint> H = findNearMisses(
+      {"bert.position_ids"}, {}, nullptr,
+      {"stages.0.attn.relative_position_index", "stages.0.attn.qkv.weight"});
+  ASSERT_EQ(H.size(), 1u);
+  EXPECT_EQ(H[0].Fix, "drop-dynamic-buffers{keep=relative_position_index}");
+  // A matched key under the prefix: strip= would rename it away.
+  EXPECT_TRUE(
+      findNearMisses({"module.a.w"}, {"a.w"}, nullptr, {"module.b.w"}).empty());
+  // Keys outside the prefix that the manifest has: strip=, not select=.
+  H = findNearMisses({"backbone.a.w", "head.fc.w"}, {"a.w"}, nullptr,
+                     {"other.w"});
+  ASSERT_EQ(H.size(), 1u);
+  EXPECT_EQ(H[0].Fix, "canonicalize-prefix{strip=backbone.}");
+  // A rename that would also rename a matched key is not proposed.
+  EXPECT_TRUE(findNearMisses({"stages.0.dwconv.weight"},
+                             {"stages.0.depthwise_conv.weight"}, nullptr,
+                             {"stages.1.dwconv.weight"})
+                  .empty());
+  // A persistent buffer under a wrapper prefix is a prefix to strip, not a
+  // buffer to drop.
+  H = findNearMisses({"module.emb.position_ids", "module.proj.weight"},
+                     {"emb.position_ids", "proj.weight"});
+  ASSERT_EQ(H.size(), 1u);
+  EXPECT_EQ(H[0].Fix, "canonicalize-prefix{strip=module.}");
+}
+
 TEST(NearMiss, NothingForUnrelatedKeys) {
   EXPECT_TRUE(findNearMisses({"pooler.dense.weight"},
                              {"bbox_head.cls_branches.0.log_scale"})
@@ -496,10 +525,10 @@ ValuePtr tensorOf(DType T, ArrayRef<int64_t> Shape) {
 }
 
 TEST(Target, FromManifestLooksUpKeys) {
-  Expected<Manifest> M = parseManifest(
-      wrap(R"({"name": "a", "dtype": "f16", "shape": [2]},
+  Expected<Manifest> M =
+      parseManifest(wrap(R"({"name": "a", "dtype": "f16", "shape": [2]},
               {"name": "b", "dtype": "f32", "shape": [], "optional": true})"),
-      "m.json");
+                    "m.json");
   ASSERT_TRUE(bool(M)) << toString(M.takeError());
   std::shared_ptr<Target> T = Target::fromManifest(std::move(*M), "m.json");
   EXPECT_EQ(T->name(), "m.json");
