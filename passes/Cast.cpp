@@ -21,10 +21,8 @@
 #include "wopt/Passes/Passes.h"
 #include "llvm/ADT/bit.h"
 #include "llvm/Support/GlobPattern.h"
-#include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <unistd.h>
 
 using namespace llvm;
 
@@ -34,26 +32,6 @@ namespace {
 //===----------------------------------------------------------------------===//
 // Scalar conversions, as c10 (torch 1.13) does them
 //===----------------------------------------------------------------------===//
-
-/// c10's fp16_ieee_to_fp32_value: exact; the float multiply quiets a
-/// signalling NaN as torch's does.
-float halfToFloat(uint16_t H) {
-  const uint32_t W = uint32_t(H) << 16;
-  const uint32_t Sign = W & 0x80000000u;
-  const uint32_t TwoW = W + W;
-  const uint32_t ExpOffset = 0xE0u << 23;
-  const float ExpScale = bit_cast<float>(0x7800000u);
-  const float Normalized = bit_cast<float>((TwoW >> 4) + ExpOffset) * ExpScale;
-  const uint32_t MagicMask = 126u << 23;
-  const float MagicBias = 0.5f;
-  const float Denormalized =
-      bit_cast<float>((TwoW >> 17) | MagicMask) - MagicBias;
-  const uint32_t DenormCutoff = 1u << 27;
-  const uint32_t Result =
-      Sign | (TwoW < DenormCutoff ? bit_cast<uint32_t>(Denormalized)
-                                  : bit_cast<uint32_t>(Normalized));
-  return bit_cast<float>(Result);
-}
 
 /// c10's fp16_ieee_from_fp32_value: round to nearest even by letting the
 /// FPU add a bias; NaN keeps its sign and becomes 0x7E00.
@@ -74,8 +52,6 @@ uint16_t floatToHalf(float F) {
   const uint32_t NonSign = ExpBits + MantBits;
   return uint16_t((Sign >> 16) | (ShlW > 0xFF000000u ? 0x7E00u : NonSign));
 }
-
-float bfloatToFloat(uint16_t B) { return bit_cast<float>(uint32_t(B) << 16); }
 
 /// Round to nearest even on the bits. torch 1.13 turns a NaN into 0x7FC0
 /// when it converts one value at a time (from f16 or f64, through float)
@@ -103,9 +79,9 @@ template <typename T> void store(uint8_t *P, T V) {
 float loadAsFloat(DType From, const uint8_t *In) {
   switch (From) {
   case DType::Float16:
-    return halfToFloat(load<uint16_t>(In));
+    return halfBitsToFloat(load<uint16_t>(In));
   case DType::BFloat16:
-    return bfloatToFloat(load<uint16_t>(In));
+    return bfloat16BitsToFloat(load<uint16_t>(In));
   default:
     return load<float>(In);
   }
@@ -146,18 +122,16 @@ void convertOne(DType From, DType To, const uint8_t *In, uint8_t *Out,
 
 void swapBytes(uint8_t *P, unsigned Size) { std::reverse(P, P + Size); }
 
-/// What a computed storage needs to produce its bytes: the source view
-/// (its storage kept alive) and the two dtypes.
+/// What a computed storage needs to produce its bytes: the source view as
+/// it was before the cast (a node of its own, keeping its storage alive)
+/// and the two dtypes.
 struct CastSource {
-  StorageRef Src;
+  ValuePtr View;
   DType From, To;
-  SmallVector<int64_t, 4> Shape, Strides;
-  int64_t Offset = 0;
-  bool Contiguous = true;
-  /// Not contiguous, but a permutation of a dense layout (a transpose).
   bool Dense = false;
-  uint64_t Numel = 0;
   bool BigEndian = false;
+
+  const TensorValue &view() const { return cast<TensorValue>(*View); }
 
   /// torch 1.13 converts f64 to bf16 sixteen elements at a time along
   /// each run it iterates (the whole tensor when it is dense, in memory
@@ -165,65 +139,21 @@ struct CastSource {
   /// two write different NaNs. Whether view element I is in the vector
   /// part, as a single-threaded torch on AVX2 iterates.
   bool inVectorPart(uint64_t I) const {
-    uint64_t Pos = I, Run = Numel;
-    if (!Contiguous) {
+    const TensorValue &T = view();
+    uint64_t Pos = I, Run = *T.numel();
+    if (!T.isContiguous()) {
       if (Dense) {
-        Pos = elementIndex(I) - Offset;
+        Pos = 0;
+        for (int D = int(T.shape().size()) - 1; D >= 0; --D) {
+          Pos += (I % T.shape()[D]) * T.strides()[D];
+          I /= T.shape()[D];
+        }
       } else {
-        Run = Shape.back();
+        Run = T.shape().back();
         Pos = I % Run;
       }
     }
     return Pos < Run - Run % 16;
-  }
-
-  /// Storage element index of the view's element I (row-major order).
-  uint64_t elementIndex(uint64_t I) const {
-    uint64_t Index = Offset;
-    for (int D = int(Shape.size()) - 1; D >= 0; --D) {
-      uint64_t Dim = Shape[D];
-      Index += (I % Dim) * Strides[D];
-      I /= Dim;
-    }
-    return Index;
-  }
-
-  /// Source bytes [Off, Off + Out.size()). From the file with pread when
-  /// the storage is mapped from one: reading through the mapping would
-  /// fault the whole input into this process's resident set, which is
-  /// what streaming is meant to avoid.
-  Error readRange(uint64_t Off, MutableArrayRef<uint8_t> Out) const {
-    if (Src->kind() != Storage::DataKind::Mapped || Src->source()->fd() < 0)
-      return Src->read(Off, Out);
-    int FD = Src->source()->fd();
-    uint64_t At = Src->sourceOffset() + Off;
-    for (size_t Done = 0; Done < Out.size();) {
-      ssize_t R = ::pread(FD, Out.data() + Done, Out.size() - Done, At + Done);
-      if (R < 0 && errno == EINTR)
-        continue;
-      if (R <= 0)
-        return createStringError(
-            R < 0 ? std::error_code(errno, std::generic_category())
-                  : std::make_error_code(std::errc::io_error),
-            Src->source()->path() + ": cannot read the data to cast" +
-                (R < 0 ? "" : " (the file got shorter)"));
-      Done += R;
-    }
-    return Error::success();
-  }
-
-  /// Reads view elements [First, First + N) into In (N * size(From)).
-  Error readElements(uint64_t First, uint64_t N, uint8_t *In) const {
-    unsigned InSize = dtypeSize(From);
-    if (Contiguous)
-      return readRange((Offset + First) * InSize,
-                       MutableArrayRef<uint8_t>(In, N * InSize));
-    for (uint64_t I = 0; I < N; ++I)
-      if (Error E =
-              Src->read(elementIndex(First + I) * InSize,
-                        MutableArrayRef<uint8_t>(In + I * InSize, InSize)))
-        return E;
-    return Error::success();
   }
 
   /// The Producer: output bytes [Off, Off + Out.size()), which need not
@@ -235,7 +165,8 @@ struct CastSource {
     uint64_t End = Off + Out.size();
     for (uint64_t Elem = Off / OutSize; Elem * OutSize < End;) {
       uint64_t N = std::min<uint64_t>(Block, divideCeil(End, OutSize) - Elem);
-      if (Error E = readElements(Elem, N, In.data()))
+      if (Error E = readTensorElements(
+              view(), Elem, N, MutableArrayRef<uint8_t>(In.data(), N * InSize)))
         return E;
       for (uint64_t I = 0; I < N; ++I) {
         uint8_t *IP = In.data() + I * InSize, *OP = Conv.data() + I * OutSize;
@@ -362,17 +293,13 @@ private:
   void cast(StringRef Key, TensorValue &T, DType Want, bool BigEndian) {
     std::string Before = T.typeString();
     auto Src = std::make_shared<CastSource>();
-    Src->Src = T.storage();
+    Src->View = T.copyNode();
     Src->From = T.dtype();
     Src->To = Want;
-    Src->Shape.assign(T.shape().begin(), T.shape().end());
-    Src->Strides.assign(T.strides().begin(), T.strides().end());
-    Src->Offset = T.storageOffset();
-    Src->Contiguous = T.isContiguous();
+    Src->Dense = !T.isContiguous() && isDensePermutation(T);
     Src->BigEndian = BigEndian;
     uint64_t N = T.numel().value_or(0);
-    Src->Numel = N;
-    Src->Dense = !Src->Contiguous && isDensePermutation(T);
+    SmallVector<int64_t, 4> Shape(T.shape().begin(), T.shape().end());
     std::string Location = T.storage()->location();
     StorageRef S = Storage::computed(
         (argument() + "/" + Key).str(), Want, N * dtypeSize(Want),
@@ -383,7 +310,7 @@ private:
     T.setStorage(std::move(S));
     T.setDType(Want);
     T.setStorageOffset(0);
-    T.setShape(Src->Shape);
+    T.setShape(Shape);
     ++NumCast;
     NumBytesBefore += N * dtypeSize(Src->From);
     NumBytesAfter += N * dtypeSize(Want);
