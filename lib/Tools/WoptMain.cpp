@@ -10,6 +10,7 @@
 #include "wopt/IR/TextIR.h"
 #include "wopt/IR/Verifier.h"
 #include "wopt/Manifest/Manifest.h"
+#include "wopt/Manifest/Diff.h"
 #include "wopt/Manifest/Target.h"
 #include "wopt/Pass/PassManager.h"
 #include "wopt/Serialization/FlatBuffers.h"
@@ -102,7 +103,8 @@ std::vector<OptionSpec> buildOptionTable() {
        }},
       {"emit", "kind", "Input and output",
        "Output format: text, torch, safetensors, flatbuffers, summary, "
-       "manifest (default: from the -o extension, else text)",
+       "manifest, diff (values against a -target checkpoint; exit 1 when "
+       "anything differs) (default: from the -o extension, else text)",
        [](O D, StringRef V) {
          D.Emit = V.str();
          return Error::success();
@@ -480,6 +482,8 @@ public:
   bool verifyOnly() const;
   /// "wopt: in.pth matches m.json (119 tensors)", one line per verdict.
   void printVerdicts(llvm::raw_ostream &OS) const;
+  /// -emit=diff found a difference (exit 1).
+  bool diffFoundDifferences() const { return DiffDiffers; }
 
 private:
   const DriverOptions &Opts;
@@ -490,6 +494,17 @@ private:
   mutable unsigned NumWarnings = 0;
   /// What the checking passes of the last process() concluded.
   mutable std::vector<std::string> Verdicts;
+  mutable bool DiffDiffers = false;
+
+  /// -emit=diff: the values against the target's.
+  Error emitDiff(const Checkpoint &C, llvm::raw_ostream &OS) const {
+    Expected<DiffResult> R = diffWithTarget(C, *Opts.TheTarget, Opts.Input);
+    if (!R)
+      return R.takeError();
+    printDiff(*R, OS);
+    DiffDiffers = DiffDiffers || !R->identical();
+    return Error::success();
+  }
 };
 
 //===----------------------------------------------------------------------===//
@@ -533,7 +548,8 @@ Error addTarget(const DriverOptions &Opts, const PassRegistry &R,
   if (!Opts.TheTarget)
     return Error::success();
   PM.setTarget(Opts.TheTarget);
-  if (verifiesTarget(PM))
+  // -emit=diff reports keys, dtypes and shapes itself, with the values.
+  if (verifiesTarget(PM) || Opts.Emit == "diff")
     return Error::success();
   const PassInfo *Verify = R.lookupPass(VerifyPass);
   if (!Verify)
@@ -635,6 +651,8 @@ Error Driver::emitToStream(const Checkpoint &C, llvm::raw_ostream &OS) const {
     return Error::success();
   case EmitKind::Manifest:
     return emitManifest(C, OS);
+  case EmitKind::Diff:
+    return emitDiff(C, OS);
   case EmitKind::Torch:
   case EmitKind::Safetensors:
   case EmitKind::FlatBuffers:
@@ -759,6 +777,8 @@ StringRef emitName(EmitKind K) {
     return "summary";
   case EmitKind::Manifest:
     return "manifest";
+  case EmitKind::Diff:
+    return "diff";
   }
   llvm_unreachable("covered switch");
 }
@@ -771,13 +791,16 @@ Expected<EmitKind> chooseEmitKind(const DriverOptions &Opts) {
     if (!K)
       return usageError("unknown -emit kind '" + *Opts.Emit +
                         "'\nnote: expected text, torch, safetensors, "
-                        "flatbuffers, summary or manifest");
+                        "flatbuffers, summary, manifest or diff");
     Kind = *K;
   } else if (Opts.Output && *Opts.Output != "-") {
     Kind = emitKindForPath(*Opts.Output).value_or(EmitKind::Text);
   }
   bool Binary = Kind == EmitKind::Torch || Kind == EmitKind::Safetensors ||
                 Kind == EmitKind::FlatBuffers;
+  if (Kind == EmitKind::Diff && !Opts.TheTarget)
+    return usageError("-emit=diff compares values with a -target=FILE (a "
+                      "checkpoint of the model)");
   if (Binary && !Opts.Output)
     return usageError("-emit=" + emitName(Kind) +
                       " needs -o <file> (-o - writes to stdout)");
@@ -883,5 +906,5 @@ int wopt::woptMain(int Argc, char **Argv, const PassRegistry &Registry) {
   }
   if (Error Err = D.emit(**C))
     return reportError(Opts.Input, std::move(Err));
-  return 0;
+  return D.diffFoundDifferences() ? 1 : 0;
 }

@@ -17,6 +17,11 @@ usage: make_target_cases.py OUTDIR CASE
   ddp     A DDP checkpoint (module.*) of a text encoder whose position_ids
           buffer is persistent in the model: ddp.pth, ddp-target.pth.
           check: OUT loads strict and equals the unwrapped weights.
+  diff    diff-ref.pth (a model's state dict) and diff-conv.pth, a
+          conversion of it: most keys equal (one a transposed view of the
+          same values), three blocks' fc.weight with a known perturbation
+          (max abs difference 0.125, at blocks.2.fc.weight), norm weights
+          in f16, a reshaped gamma, a missing and an extra key.
 """
 import sys
 
@@ -155,9 +160,36 @@ def check_ddp(outdir, out):
           % (list(sd) == list(ref) and all(torch.equal(sd[k], ref[k]) for k in ref)))
 
 
+def diff(outdir):
+    torch.manual_seed(0)
+    ref = {}
+    for b in range(4):
+        ref["blocks.%d.fc.weight" % b] = torch.randn(6, 4)
+        ref["blocks.%d.fc.bias" % b] = torch.randn(6)
+        ref["blocks.%d.norm.weight" % b] = torch.randn(4)
+    ref["gamma"] = torch.randn(8)
+    ref["proj"] = torch.randn(5, 3)
+    ref["head.weight"] = torch.randn(3, 4)
+    torch.save(ref, outdir + "/diff-ref.pth")
+    conv = {}
+    for k, v in ref.items():
+        if k == "head.weight":
+            continue                       # missing
+        conv[k] = v.clone()
+    for b, d in [(0, 0.001), (1, 0.01), (2, 0.125)]:
+        conv["blocks.%d.fc.weight" % b][1, 2] += d
+    for b in range(4):
+        k = "blocks.%d.norm.weight" % b
+        conv[k] = conv[k].half()
+    conv["gamma"] = conv["gamma"].view(1, 8)
+    conv["proj"] = ref["proj"].t().contiguous().t()   # same values, a view
+    conv["extra.bias"] = torch.zeros(2)
+    torch.save(conv, outdir + "/diff-conv.pth")
+
+
 if __name__ == "__main__":
     outdir, case = sys.argv[1], sys.argv[2]
-    makers = {"gdino": gdino, "ddp": ddp}
+    makers = {"gdino": gdino, "ddp": ddp, "diff": diff}
     checks = {"check-gdino": check_gdino, "check-ddp": check_ddp}
     if case in makers:
         makers[case](outdir)
