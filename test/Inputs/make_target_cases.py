@@ -4,6 +4,30 @@ the model it must load into, whose own state_dict() is the target.
 usage: make_target_cases.py OUTDIR CASE
        make_target_cases.py OUTDIR check-CASE OUT
 
+The targets of the real-world cases whose checkpoints make_cases.py and
+make_clip_cases.py write (the state dict of the model that must load the
+result, its own random values: only keys, dtypes and shapes matter), and
+the wrapper and dtype cases. Reused by the -target tests with and without
+an explicit pipeline.
+
+  target-dinov2      dinov2-target.pth: the eval ViT (block_chunks=0)
+  target-swin        swin-target.pth: timm >= 0.9's Swin layout
+  target-mmengine    mmengine-target.pth: the ConvNeXt backbone
+  target-clip        clip-target.pth: OpenCLIP
+  target-convnextv2  convnextv2-target.pth: mmpretrain's ImageClassifier
+  wrappers  one text encoder (persistent position_ids) saved as DDP does
+            (wrap-ddp.pth, module.*), as torch.compile does
+            (wrap-compiled.pth, _orig_mod.*), as Lightning does
+            (wrap-lightning.pth: state_dict with model.*, loops, optimizer
+            states, hyper-parameters) and with EMA weights
+            (wrap-ema.pth: timm's state_dict + state_dict_ema);
+            wrap-target.pth is the model's state dict.
+          check-wrap OUT [ema]: OUT loads strict and equals the model's
+            weights (the EMA weights with ema).
+  fp16    fp16.pth: the encoder saved after .half(); fp16-target.pth: the
+          f32 model. check-fp16 OUT: strict load, every tensor f32 and
+          equal to the f16 value widened.
+
   gdino   Grounding DINO as MMDetection converts it: an mmdet Swin backbone
           whose relative_position_index buffers are *persistent* (the model
           lists them), a BERT language model whose position_ids became
@@ -160,6 +184,92 @@ def check_ddp(outdir, out):
           % (list(sd) == list(ref) and all(torch.equal(sd[k], ref[k]) for k in ref)))
 
 
+def save_target(outdir, name, model, seed):
+    randomize(model, seed)
+    torch.save(model.state_dict(), "%s/%s-target.pth" % (outdir, name))
+
+
+def target_dinov2(outdir):
+    import make_cases
+    save_target(outdir, "dinov2", make_cases.DinoVisionTransformer(block_chunks=0), 21)
+
+
+def target_swin(outdir):
+    import make_cases
+    save_target(outdir, "swin", make_cases.Swin(timm=True), 22)
+
+
+def target_mmengine(outdir):
+    import make_cases
+    save_target(outdir, "mmengine", make_cases.ConvNeXtBackbone(), 23)
+
+
+def target_clip(outdir):
+    import make_clip_cases
+    save_target(outdir, "clip", make_clip_cases.OpenCLIP(), 24)
+
+
+def target_convnextv2(outdir):
+    import make_clip_cases
+    save_target(outdir, "convnextv2", make_clip_cases.ImageClassifier(), 25)
+
+
+def wrap_models():
+    torch.manual_seed(0)
+    m = TextEncoder()
+    randomize(m, 14)
+    ema = TextEncoder()
+    randomize(ema, 15)
+    return m, ema
+
+
+def wrappers(outdir):
+    m, ema = wrap_models()
+    sd = m.state_dict()
+    torch.save(DDP(m).state_dict(), outdir + "/wrap-ddp.pth")
+    torch.save({"_orig_mod." + k: v for k, v in sd.items()},
+               outdir + "/wrap-compiled.pth")
+    opt = torch.optim.Adam(m.parameters())
+    torch.save({"epoch": 4, "global_step": 1000,
+                "pytorch-lightning_version": "2.1.0",
+                "state_dict": {"model." + k: v for k, v in sd.items()},
+                "loops": {"fit_loop": {"epoch_progress": {"current": 4}}},
+                "callbacks": {}, "optimizer_states": [opt.state_dict()],
+                "lr_schedulers": [], "hparams_name": "kwargs",
+                "hyper_parameters": {"lr": 0.001, "dim": 8}},
+               outdir + "/wrap-lightning.pth")
+    torch.save({"epoch": 10, "arch": "text_encoder", "state_dict": sd,
+                "state_dict_ema": ema.state_dict(),
+                "optimizer": opt.state_dict()}, outdir + "/wrap-ema.pth")
+    save_target(outdir, "wrap", TextEncoder(), 16)
+
+
+def check_wrap(outdir, out, which="model"):
+    m, ema = wrap_models()
+    ref = (ema if which == "ema" else m).state_dict()
+    sd = load_plain(out)
+    TextEncoder().load_state_dict(sd, strict=True)
+    print("strict load: ok; same keys and values: %s"
+          % (list(sd) == list(ref) and all(torch.equal(sd[k], ref[k]) for k in ref)))
+
+
+def fp16(outdir):
+    m, _ = wrap_models()
+    torch.save(m.half().state_dict(), outdir + "/fp16.pth")
+    save_target(outdir, "fp16", TextEncoder(), 17)
+
+
+def check_fp16(outdir, out):
+    src = torch.load(outdir + "/fp16.pth")
+    sd = load_plain(out)
+    TextEncoder().load_state_dict(sd, strict=True)
+    dtypes = sorted({str(v.dtype)[6:] for v in sd.values()})
+    same = all(torch.equal(sd[k], src[k].float() if src[k].is_floating_point()
+                           else src[k]) for k in src)
+    print("strict load: ok; dtypes %s; values are the f16 ones widened: %s"
+          % (",".join(dtypes), same))
+
+
 def diff(outdir):
     torch.manual_seed(0)
     ref = {}
@@ -189,9 +299,16 @@ def diff(outdir):
 
 if __name__ == "__main__":
     outdir, case = sys.argv[1], sys.argv[2]
-    makers = {"gdino": gdino, "ddp": ddp, "diff": diff}
-    checks = {"check-gdino": check_gdino, "check-ddp": check_ddp}
+    makers = {"gdino": gdino, "ddp": ddp, "diff": diff,
+              "target-dinov2": target_dinov2, "target-swin": target_swin,
+              "target-mmengine": target_mmengine, "target-clip": target_clip,
+              "target-convnextv2": target_convnextv2,
+              "wrappers": wrappers, "fp16": fp16}
+    checks = {"check-gdino": check_gdino, "check-ddp": check_ddp,
+              "check-wrap": check_wrap, "check-fp16": check_fp16}
     if case in makers:
         makers[case](outdir)
+    elif case in checks and len(sys.argv) >= 4:
+        checks[case](outdir, *sys.argv[3:])
     else:
-        checks[case](outdir, sys.argv[3])
+        sys.exit(__doc__)
