@@ -161,11 +161,7 @@ std::string describeKeyHeads(ArrayRef<std::string> Keys, size_t Max) {
   return joinLimited(Notes, Max);
 }
 
-} // namespace passutil
-} // namespace wopt
-
-Expected<std::vector<GlobPattern>>
-passutil::compileKeyGlobs(ArrayRef<std::string> Keys) {
+Expected<std::vector<GlobPattern>> compileKeyGlobs(ArrayRef<std::string> Keys) {
   std::vector<GlobPattern> Globs;
   for (const std::string &K : Keys) {
     Expected<GlobPattern> G = GlobPattern::create(K);
@@ -177,8 +173,8 @@ passutil::compileKeyGlobs(ArrayRef<std::string> Keys) {
   return Globs;
 }
 
-bool passutil::matchCounting(ArrayRef<GlobPattern> Globs, StringRef Key,
-                             MutableArrayRef<unsigned> Hits) {
+bool matchCounting(ArrayRef<GlobPattern> Globs, StringRef Key,
+                   MutableArrayRef<unsigned> Hits) {
   bool Any = false;
   for (size_t I = 0; I < Globs.size(); ++I)
     if (Globs[I].match(Key)) {
@@ -187,3 +183,6 @@ bool passutil::matchCounting(ArrayRef<GlobPattern> Globs, StringRef Key,
     }
   return Any;
 }
+
+} // namespace passutil
+} // namespace wopt
