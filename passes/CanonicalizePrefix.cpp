@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 #include "PassUtils.h"
 #include "wopt/IR/StateDict.h"
+#include "wopt/Manifest/Target.h"
 #include "wopt/Pass/Pass.h"
 #include "wopt/Passes/Passes.h"
 #include "llvm/ADT/StringExtras.h"
@@ -64,6 +65,7 @@ public:
     std::vector<std::string> Strips = stripList(*SD);
     std::string Select = normalizePrefix(*SelectOpt);
     std::string Add = normalizePrefix(*AddOpt);
+    reportUnusedStrips(*SD, Strips);
 
     if (!Select.empty())
       if (Error E = checkSelectMatches(*SD, Strips, Select))
@@ -71,10 +73,19 @@ public:
 
     // Keys outside select= go first, reported by their first component.
     if (!Select.empty())
-      dropUnselected(*SD, Strips, Select);
+      dropUnselected(C, *SD, Strips, Select);
 
+    // Told nothing, the pass strips what wrappers add; a key the target
+    // has as it is (a model that is itself DDP-wrapped or compiled) stays.
+    bool Told = Strip.wasSet() || !Select.empty() || !Add.empty();
     auto Map = [&](StringRef Key) -> std::optional<std::string> {
-      return transform(Key, Strips, Select, Add);
+      std::optional<std::string> New = transform(Key, Strips, Select, Add);
+      if (New && !Told && target() && target()->expects(Key) &&
+          !target()->expects(*New)) {
+        ++NumKeptForTarget;
+        return std::nullopt;
+      }
+      return New;
     };
     unsigned Renamed = 0;
     if (Error E = renameKeys(*SD, Map, argument(), &Renamed))
@@ -126,21 +137,46 @@ private:
     return L;
   }
 
-  static std::string applyStrips(StringRef Key, ArrayRef<std::string> Strips) {
+  /// Hits (one per strip, optional) counts the keys each one changed.
+  static std::string applyStrips(StringRef Key, ArrayRef<std::string> Strips,
+                                 MutableArrayRef<unsigned> Hits = {}) {
     std::string K = Key.str();
     // Strip until nothing changes: `module._orig_mod.module.x` needs both.
     for (bool Changed = true; Changed;) {
       Changed = false;
-      for (const std::string &P : Strips) {
+      for (size_t I = 0; I < Strips.size(); ++I) {
+        const std::string &P = Strips[I];
         std::string Next =
             P == OrigMod ? stripOrigMod(K) : stripRepeated(K, P).str();
         if (Next != K) {
           K = std::move(Next);
           Changed = true;
+          if (!Hits.empty())
+            ++Hits[I];
         }
       }
     }
     return K;
+  }
+
+  /// strip= prefixes that no key had: most likely a typo (`modul.`).
+  void reportUnusedStrips(const DictValue &SD, ArrayRef<std::string> Strips) {
+    if (!Strip.wasSet())
+      return;
+    std::vector<unsigned> Hits(Strips.size(), 0);
+    for (const DictEntry &E : SD.entries())
+      if (std::optional<StringRef> K = E.keyString())
+        (void)applyStrips(*K, Strips, Hits);
+    std::vector<std::string> Keys;
+    for (const DictEntry &E : SD.entries())
+      if (std::optional<StringRef> K = E.keyString())
+        Keys.push_back(K->str());
+    // Strips[0] is the implicit _orig_mod.; the user's follow.
+    for (size_t I = 1; I < Strips.size(); ++I)
+      if (!Hits[I])
+        matchedNothing("strip='" + Strips[I] +
+                       "' matched no key; the keys start with " +
+                       describeKeyHeads(Keys, 4));
   }
 
   /// The first component with its dot ("head."), or the whole key.
@@ -188,34 +224,36 @@ private:
 
   Error checkSelectMatches(DictValue &SD, ArrayRef<std::string> Strips,
                            StringRef Select) {
-    StringMap<unsigned> Heads;
-    std::vector<std::string> Order;
+    std::vector<std::string> Stripped;
     for (const DictEntry &E : SD.entries()) {
       std::optional<StringRef> K = E.keyString();
       if (!K)
         continue;
       if (selected(*K, Strips, Select))
         return Error::success();
-      std::string Head = headOf(applyStrips(*K, Strips));
-      if (Heads[Head]++ == 0)
-        Order.push_back(Head);
+      Stripped.push_back(applyStrips(*K, Strips));
     }
-    std::vector<std::string> Notes;
-    for (const std::string &H : Order)
-      Notes.push_back("'" + H + "' (" + std::to_string(Heads[H]) + " keys)");
     return error("no key starts with '" + Select + "' (after stripping)" +
-                 "\nnote: the keys start with " + joinLimited(Notes, 10) +
+                 "\nnote: the keys start with " + describeKeyHeads(Stripped) +
                  "\nhint: pick one of those prefixes with select=");
   }
 
-  void dropUnselected(DictValue &SD, ArrayRef<std::string> Strips,
-                      StringRef Select) {
+  void dropUnselected(Checkpoint &C, DictValue &SD,
+                      ArrayRef<std::string> Strips, StringRef Select) {
     StringMap<std::pair<unsigned, uint64_t>> Groups;
-    std::vector<std::string> Order;
+    std::vector<std::string> Order, Wanted;
     unsigned N = eraseIf(SD, [&](const DictEntry &E) {
       std::optional<StringRef> K = E.keyString();
       if (K && selected(*K, Strips, Select))
         return false;
+      if (K) {
+        // Under the name the key would have had after stripping: the one
+        // a target would list.
+        std::string As = applyStrips(*K, Strips);
+        recordRemoved(C, As, E.Val, "not under select=" + Select);
+        if (target() && target()->expects(As))
+          Wanted.push_back("'" + As + "'");
+      }
       std::string S = K ? applyStrips(*K, Strips) : std::string("<non-string>");
       std::string Head = headOf(S);
       auto &G = Groups[Head];
@@ -232,6 +270,12 @@ private:
              "removed " + Twine(Groups[H].first) + " keys under '" + H + "' (" +
                  formatBytes(Groups[H].second) +
                  "): not under select=" + Select);
+    // select= is explicit, so it wins; but the target wanted these.
+    if (!Wanted.empty())
+      warning("", nullptr,
+              "select=" + Select + " removed " + Twine(Wanted.size()) +
+                  (Wanted.size() == 1 ? " key" : " keys") + " the target " +
+                  target()->name() + " has: " + joinLimited(Wanted, 4));
   }
 
   ListOption Strip{*this, "strip",
@@ -247,6 +291,8 @@ private:
                             "tensor bytes removed by select="};
   Statistic NumMetadata{*this, "metadata-rewritten",
                         "_metadata module paths rewritten or dropped"};
+  Statistic NumKeptForTarget{*this, "kept-for-target",
+                             "keys left as they are: the target has them so"};
 };
 
 } // namespace

@@ -180,6 +180,12 @@ public:
       Fused.push_back(std::move(*T));
     }
     // Everything is checked and built: only now change the state dict.
+    for (const Group &G : *Groups)
+      for (size_t M : G.Members)
+        if (*SD->entries()[M].keyString() != G.Target)
+          recordRemoved(C, *SD->entries()[M].keyString(), SD->entries()[M].Val,
+                        "joined into '" + G.Target + "' by rule " +
+                            Twine(G.Rule + 1));
     replace(*SD, *Groups, Fused);
     return Error::success();
   }
@@ -224,9 +230,8 @@ private:
     }
     for (size_t R = 0; R < Rules.size(); ++R)
       if (!Hits[R])
-        warning("", nullptr,
-                "rule " + Twine(R + 1) + " ('" + Rules[R].Text +
-                    "') matched no key");
+        matchedNothing("rule " + Twine(R + 1) + " ('" + Rules[R].Text +
+                       "') matched no key");
     if (Error Err = checkComplete(SD, Groups, Rules))
       return Err;
     if (Error Err = checkCollisions(SD, Groups))
@@ -410,7 +415,7 @@ private:
   CompiledListOption<ConcatRule> RuleOpt{
       *this, "rule",
       "REGEX{a,b,..}=>KEY: members picked by each part, in order; repeatable",
-      compileConcatRule};
+      compileConcatRule, Presence::Required};
   Option<int64_t> Dim{*this, "dim",
                       "dimension to concatenate along (negative: from the "
                       "end)",

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 #include "PassUtils.h"
 #include "wopt/IR/StateDict.h"
+#include "wopt/Manifest/Target.h"
 #include "wopt/Pass/Pass.h"
 #include "wopt/Passes/Passes.h"
 #include "llvm/Support/GlobPattern.h"
@@ -20,10 +21,6 @@ namespace wopt {
 namespace {
 
 using namespace passutil;
-
-constexpr StringLiteral DefaultBuffers[] = {"position_ids", "token_type_ids",
-                                            "relative_position_index",
-                                            "attn_mask", "rotary_emb.inv_freq"};
 
 /// A name pattern: with a glob metacharacter (`*?[`) a glob over the whole
 /// key; otherwise a key suffix that starts at a component boundary
@@ -63,7 +60,9 @@ public:
            "(position_ids, token_type_ids, relative_position_index, "
            "attn_mask, rotary_emb.inv_freq) or match also=; keep= wins. "
            "Patterns are key suffixes at a '.' boundary, or globs over the "
-           "whole key when they contain * ? [.";
+           "whole key when they contain * ? [. With a -target, a key the "
+           "target expects is kept unless also= names it (some models keep "
+           "relative_position_index as a persistent buffer).";
   }
 
   Error run(Checkpoint &C) override {
@@ -71,29 +70,56 @@ public:
     if (!SD)
       return needsStateDict(C);
     std::vector<KeyPattern> Drop, Spare;
-    for (StringRef D : DefaultBuffers)
+    const size_t NumDefaults = derivedBufferNames().size();
+    for (StringRef D : derivedBufferNames())
       Drop.push_back(cantFail(KeyPattern::parse(D)));
     if (Error E = parseAll(Also, Drop))
       return E;
     if (Error E = parseAll(Keep, Spare))
       return E;
 
+    // Which of also= (after the defaults in Drop) and keep= matched a key.
+    std::vector<bool> DropHit(Drop.size()), SpareHit(Spare.size());
     eraseIf(*SD, [&](const DictEntry &E) {
       std::optional<StringRef> K = E.keyString();
       auto *T = dyn_cast_or_null<TensorValue>(E.Val.get());
       if (!K || !T)
         return false;
       auto Hit = [&](const KeyPattern &P) { return P.match(*K); };
-      auto Why = find_if(Drop, Hit);
+      for (size_t I = 0; I < Drop.size(); ++I)
+        DropHit[I] = DropHit[I] || Drop[I].match(*K);
+      for (size_t I = 0; I < Spare.size(); ++I)
+        SpareHit[I] = SpareHit[I] || Spare[I].match(*K);
+      // also= is an explicit request; the defaults give way to the target.
+      auto Why = std::find_if(Drop.begin() + NumDefaults, Drop.end(), Hit);
+      if (Why == Drop.end())
+        Why = find_if(Drop, Hit);
       if (Why == Drop.end() || any_of(Spare, Hit))
         return false;
+      bool Explicit = size_t(Why - Drop.begin()) >= NumDefaults;
+      if (!Explicit && target() && target()->expects(*K)) {
+        ++NumKeptForTarget;
+        remark(*K, T,
+               "kept " + T->typeString() + " (matches '" + Why->text() +
+                   "'): the target " + target()->name() + " has it");
+        return false;
+      }
       ++NumDropped;
       NumDroppedBytes += tensorBytes(*T);
       remark(*K, T,
              "dropped derived buffer " + T->typeString() + " (matches '" +
                  Why->text() + "')");
+      recordRemoved(C, *K, E.Val,
+                    "a derived buffer (matches '" + Why->text() + "')",
+                    "keep=" + Why->text());
       return true;
     });
+    for (size_t I = NumDefaults; I < Drop.size(); ++I)
+      if (!DropHit[I])
+        matchedNothing("also='" + Drop[I].text() + "' matched no tensor");
+    for (size_t I = 0; I < Spare.size(); ++I)
+      if (!SpareHit[I])
+        matchedNothing("keep='" + Spare[I].text() + "' matched no tensor");
     return Error::success();
   }
 
@@ -115,6 +141,8 @@ private:
                   "buffers to keep even if they match: key suffixes or globs"};
   Statistic NumDropped{*this, "dropped", "buffers dropped"};
   Statistic NumDroppedBytes{*this, "dropped-bytes", "bytes dropped"};
+  Statistic NumKeptForTarget{*this, "kept-for-target",
+                             "buffers kept because the target has them"};
 };
 
 } // namespace

@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 #include "PassUtils.h"
 #include "wopt/IR/StateDict.h"
+#include "wopt/Manifest/Target.h"
 #include "wopt/Pass/Pass.h"
 #include "wopt/Passes/Passes.h"
 #include "llvm/ADT/StringExtras.h"
@@ -137,6 +138,14 @@ private:
                      " chunked containers: " + joinLimited(quoted(Found)) +
                      "\nhint: pick one with prefix=");
       P = Found.front();
+      // Found, not told: a target that has the chunked keys (a model built
+      // with block_chunks) keeps them.
+      if (std::optional<std::string> K = chunkedKeyTargetHas(SD, P)) {
+        remark("", nullptr,
+               "left '" + P + "' chunked: the target " + target()->name() +
+                   " has chunked keys such as '" + *K + "'");
+        return Error::success();
+      }
     }
     if (StringRef(P).ends_with("."))
       P.pop_back();
@@ -165,6 +174,18 @@ private:
                Twine(Renamed) + " keys)");
     NumMetadata += flattenMetadata(SD, P, *L);
     return Error::success();
+  }
+
+  /// A key under P the target has as it is, if any.
+  std::optional<std::string> chunkedKeyTargetHas(const DictValue &SD,
+                                                 StringRef P) const {
+    if (!target())
+      return std::nullopt;
+    for (const DictEntry &E : SD.entries())
+      if (std::optional<StringRef> K = E.keyString())
+        if (K->starts_with((P + ".").str()) && target()->expects(*K))
+          return K->str();
+    return std::nullopt;
   }
 
   /// Reads the (chunk, block) pairs under P; every key under P must be
@@ -378,7 +399,8 @@ private:
                              "(default: detect X.<int>.<int>.* keys)"};
   Option<int64_t> Chunks{*this, "chunks",
                          "chunk a flat block list into N chunks the way "
-                         "DINOv2 does (the inverse)"};
+                         "DINOv2 does (the inverse)",
+                         /*Default=*/0, /*Min=*/1};
   Statistic NumRenamed{*this, "renamed", "keys renamed"};
   Statistic NumBlocks{*this, "blocks", "blocks found"};
   Statistic NumChunks{*this, "chunks", "chunks found or made"};

@@ -1,6 +1,7 @@
 //===- PassUtils.cpp - Helpers the key-repair passes share ----------------===//
 #include "PassUtils.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
@@ -141,6 +142,46 @@ std::string joinLimited(ArrayRef<std::string> Items, size_t Max) {
   if (Items.size() > Max)
     OS << ", and " << (Items.size() - Max) << " more";
   return S;
+}
+
+std::string describeKeyHeads(ArrayRef<std::string> Keys, size_t Max) {
+  StringMap<unsigned> Heads;
+  std::vector<std::string> Order;
+  for (StringRef K : Keys) {
+    size_t Dot = K.find('.');
+    std::string Head =
+        Dot == StringRef::npos ? K.str() : K.take_front(Dot + 1).str();
+    if (Heads[Head]++ == 0)
+      Order.push_back(Head);
+  }
+  std::vector<std::string> Notes;
+  for (const std::string &H : Order)
+    Notes.push_back("'" + H + "' (" + std::to_string(Heads[H]) +
+                    (Heads[H] == 1 ? " key)" : " keys)"));
+  return joinLimited(Notes, Max);
+}
+
+Expected<std::vector<GlobPattern>> compileKeyGlobs(ArrayRef<std::string> Keys) {
+  std::vector<GlobPattern> Globs;
+  for (const std::string &K : Keys) {
+    Expected<GlobPattern> G = GlobPattern::create(K);
+    if (!G)
+      return createStringError(inconvertibleErrorCode(),
+                               "keys='" + K + "': " + toString(G.takeError()));
+    Globs.push_back(std::move(*G));
+  }
+  return Globs;
+}
+
+bool matchCounting(ArrayRef<GlobPattern> Globs, StringRef Key,
+                   MutableArrayRef<unsigned> Hits) {
+  bool Any = false;
+  for (size_t I = 0; I < Globs.size(); ++I)
+    if (Globs[I].match(Key)) {
+      ++Hits[I];
+      Any = true;
+    }
+  return Any;
 }
 
 } // namespace passutil

@@ -10,7 +10,9 @@ void wopt::registerAllPasses(PassRegistry &R) {
 }
 
 void wopt::registerAllPipelines(PassRegistry &R) {
-#define WOPT_PIPELINE(NAME, TEXT, SUMMARY)                                     \
-  R.registerPipeline({NAME, TEXT, SUMMARY});
-#include "Pipelines.def"
+  // Pipelines.inc is generated from passes/pipelines/*.wpipe at build time.
+#define WOPT_PIPELINE_FILE(NAME, FILE, CONTENTS)                               \
+  R.registerPipelineFile(NAME, CONTENTS, FILE);
+#include "Pipelines.inc"
+#undef WOPT_PIPELINE_FILE
 }

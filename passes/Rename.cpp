@@ -154,16 +154,15 @@ private:
                   " was not applied to them (run rename again to chain)");
     for (size_t I = 0; I < Rules.size(); ++I)
       if (!Hits[I])
-        warning("", nullptr,
-                "rule " + std::to_string(I + 1) + " ('" + Rules[I].Text +
-                    "') matched no key");
+        matchedNothing("rule " + std::to_string(I + 1) + " ('" + Rules[I].Text +
+                       "') matched no key");
   }
 
   CompiledListOption<Rule> RuleOpt{
       *this, "rule",
       "REGEX=>REPLACEMENT, in order; repeat the option or separate rules with "
       "commas (quote a rule whose regex has a top-level comma)",
-      compileKeyRule};
+      compileKeyRule, Presence::Required};
   Statistic NumRenamed{*this, "renamed", "keys renamed"};
 };
 

@@ -114,9 +114,8 @@ public:
       reshape(K, ownTensor(*E), Shape);
     for (size_t R = 0; R < Rules.size(); ++R)
       if (!Hits[R])
-        warning("", nullptr,
-                "rule " + Twine(R + 1) + " ('" + Rules[R].Text +
-                    "') matched no tensor");
+        matchedNothing("rule " + Twine(R + 1) + " ('" + Rules[R].Text +
+                       "') matched no tensor");
     return Error::success();
   }
 
@@ -165,7 +164,7 @@ private:
       *this, "rule",
       "GLOB=>[D,...] (one D may be -1); the first matching rule applies; "
       "repeatable",
-      compileReshapeRule};
+      compileReshapeRule, Presence::Required};
   Statistic NumReshaped{*this, "reshaped", "tensors given a new shape"};
 };
 

@@ -78,9 +78,10 @@ public:
     if (!SD)
       return needsStateDict(C);
     StringRef Target = *To;
-    if (Target != "timm" && Target != "original" && Target != "mmdet")
-      return error("to='" + Target +
-                   "': expected one of timm, original, mmdet");
+    // The pipeline parser checks the value; a pass built in code may not
+    // have one.
+    if (Target.empty())
+      return error("needs to=timm|original|mmdet");
 
     auto [Downsampled, Stages, MMDetNames] = survey(*SD);
     if (Downsampled.empty()) {
@@ -269,7 +270,12 @@ private:
     return Error::success();
   }
 
-  Option<std::string> To{*this, "to", "target layout: timm, original, mmdet"};
+  EnumOption To{*this,
+                "to",
+                "target layout",
+                {"timm", "original", "mmdet"},
+                "",
+                Presence::Required};
   Statistic NumMoved{*this, "moved", "keys moved between stages or to head.fc"};
   Statistic NumReordered{*this, "reordered", "tensors permuted for mmdet"};
   Statistic NumRewrittenBytes{*this, "rewritten-bytes",

@@ -324,3 +324,10 @@ private:
 } // namespace wopt
 
 WOPT_DEFINE_PASS_FACTORY(Unwrap, UnwrapPass)
+
+llvm::Error wopt::unwrapToStateDict(Checkpoint &C) {
+  if (C.stateDict())
+    return llvm::Error::success();
+  static const PassInfo Info{"unwrap", "", nullptr};
+  return UnwrapPass(Info).run(C);
+}

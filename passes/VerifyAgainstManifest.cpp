@@ -25,29 +25,44 @@ public:
   using Pass::Pass;
 
   StringRef description() const override {
-    return "Compares the root state dict with the manifest given by "
-           "manifest=FILE: missing and unexpected keys, shape and dtype "
-           "mismatches. Any difference not allowed (optional entries, "
-           "allow-missing=/allow-unexpected= globs, prune-unexpected=true) "
-           "fails the run with exit code 1 and a grouped report whose hints "
-           "name the passes that would repair near misses. report=FILE also "
-           "writes the findings as JSON.";
+    return "Compares the root state dict with a target: manifest=FILE (a "
+           "manifest, or any checkpoint wopt reads: its state dict), or "
+           "without it the run's -target. Missing and unexpected keys, shape "
+           "and dtype mismatches: any difference not allowed (optional "
+           "entries, allow-missing=/allow-unexpected= globs, "
+           "prune-unexpected=true) fails the run with exit code 1 and a "
+           "grouped report whose hints name the passes that would repair "
+           "near misses. report=FILE also writes the findings as JSON.";
   }
 
   Error run(Checkpoint &C) override {
-    if (ManifestPath->empty())
-      return error("needs manifest=FILE (make one with -emit=manifest)");
+    LastVerdict.clear();
     DictValue *SD = C.stateDict();
     if (!SD)
       return needsStateDict(C);
     Expected<CompareOptions> Opts = compareOptions();
     if (!Opts)
       return Opts.takeError();
-    Expected<Manifest> M = readManifestFile(*ManifestPath);
-    if (!M)
-      return M.takeError();
+    std::shared_ptr<const Target> Loaded;
+    const Target *T = target();
+    if (!ManifestPath->empty()) {
+      Expected<std::shared_ptr<const Target>> L = loadTarget(*ManifestPath);
+      if (!L)
+        return L.takeError();
+      Loaded = std::move(*L);
+      T = Loaded.get();
+    }
+    if (!T)
+      return error("needs manifest=FILE or a -target=FILE (a manifest, made "
+                   "with -emit=manifest, or a checkpoint of the model)");
+    Opts->ManifestName = T->name().str();
+    Opts->Removed = C.Removed;
+    Opts->SuggestTarget = T != target();
+    if (T->source() == Target::Source::Checkpoint)
+      Opts->Noun = "target";
 
-    Comparison Result = compareWithManifest(*M, checkpointEntries(*SD), *Opts);
+    Comparison Result =
+        compareWithManifest(T->manifest(), checkpointEntries(*SD), *Opts);
     count(Result);
     prune(*SD, Result);
     if (!ReportPath->empty())
@@ -59,13 +74,26 @@ public:
     raw_string_ostream OS(Summary);
     printReport(Result, OS);
     remark("", nullptr, StringRef(Summary).rtrim());
+    LastVerdict = verdictOf(Result);
     return Error::success();
   }
 
+  std::string verdict() const override { return LastVerdict; }
+
 private:
+  /// "matches m.json (119 tensors)", with what was let through.
+  static std::string verdictOf(const Comparison &R) {
+    std::string S = "matches " + R.ManifestName + " (" +
+                    std::to_string(R.NumManifestEntries) +
+                    (R.NumManifestEntries == 1 ? " tensor" : " tensors");
+    std::string Counts = summarizeCounts(R);
+    if (Counts != "no differences")
+      S += "; " + Counts;
+    return S + ")";
+  }
+
   Expected<CompareOptions> compareOptions() const {
     CompareOptions Opts;
-    Opts.ManifestName = *ManifestPath;
     Opts.PruneUnexpected = PruneUnexpected;
     Expected<std::vector<GlobPattern>> Missing =
         compileGlobs(*AllowMissing, "allow-missing");
@@ -141,8 +169,10 @@ private:
     return T.str();
   }
 
-  Option<std::string> ManifestPath{*this, "manifest",
-                                   "manifest JSON file to compare with"};
+  Option<std::string> ManifestPath{
+      *this, "manifest",
+      "the target: a manifest, or a checkpoint of the model (default: the "
+      "run's -target)"};
   ListOption AllowMissing{*this, "allow-missing",
                           "globs of manifest keys that may be missing"};
   ListOption AllowUnexpected{
@@ -163,6 +193,7 @@ private:
                        "differences allowed (optional or by glob)"};
   Statistic NumPruned{*this, "pruned", "unexpected keys pruned"};
   Statistic NumPrunedBytes{*this, "pruned-bytes", "bytes pruned"};
+  std::string LastVerdict;
 };
 
 } // namespace

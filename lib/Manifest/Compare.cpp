@@ -12,6 +12,7 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/JSON.h"
 #include <map>
 
@@ -122,20 +123,6 @@ std::vector<std::string> namesOf(ArrayRef<const Finding *> Fs) {
   return N;
 }
 
-/// `a.{0..6}.b` -> `a.*.b`: a glob for allow-missing= that covers a group.
-std::string globOf(StringRef Pattern) {
-  std::string G;
-  for (size_t I = 0; I < Pattern.size(); ++I) {
-    if (Pattern[I] != '{') {
-      G += Pattern[I];
-      continue;
-    }
-    G += '*';
-    I = Pattern.find('}', I);
-  }
-  return G;
-}
-
 /// Keys no near miss accounts for: say which option settles them, since
 /// only the user knows whether the target can do without them.
 void addLeftoverHints(ArrayRef<const Finding *> UFs,
@@ -155,6 +142,7 @@ void addLeftoverHints(ArrayRef<const Finding *> UFs,
              " with prune-unexpected=true, or keep " +
              (Lost == 1 ? "it" : "them") + " with allow-unexpected=GLOB",
          Lost,
+         {},
          {}});
 
   std::vector<const Finding *> Alone;
@@ -165,9 +153,15 @@ void addLeftoverHints(ArrayRef<const Finding *> UFs,
     return;
   const size_t MaxGlobs = 6;
   std::vector<std::string> Globs;
-  for (const KeyGroup &G : groupKeys(namesOf(Alone)))
-    if (!is_contained(Globs, globOf(G.Pattern)))
-      Globs.push_back(globOf(G.Pattern));
+  StringSet<> Seen;
+  for (const KeyGroup &G : groupKeys(namesOf(Alone))) {
+    // A quote in a key cannot be quoted around: `?` matches it.
+    std::string Glob = G.Glob;
+    if (StringRef(Glob).contains('\'') && StringRef(Glob).contains('"'))
+      std::replace(Glob.begin(), Glob.end(), '\'', '?');
+    if (Seen.insert(Glob).second)
+      Globs.push_back(*quoteForPipeline(Glob));
+  }
   std::string List = join(ArrayRef(Globs).take_front(MaxGlobs), ",");
   if (Globs.size() > MaxGlobs)
     List += ",...";
@@ -180,7 +174,99 @@ void addLeftoverHints(ArrayRef<const Finding *> UFs,
            " nothing in the checkpoint; if the model initialises " +
            (N == 1 ? "it" : "them") + " itself, add allow-missing=" + List,
        0,
+       {},
        {}});
+}
+
+/// One hint per pass that removed keys the manifest has, with how to keep
+/// them; the keys point at it, so the report lists them under it.
+void addRemovedHints(std::vector<Finding> &Missing, const CompareOptions &Opts,
+                     Comparison &C) {
+  StringMap<unsigned> Last; // key -> its last removal
+  for (unsigned I = 0; I < Opts.Removed.size(); ++I)
+    Last[Opts.Removed[I].Key] = I;
+  std::vector<std::string> Passes;
+  std::map<std::string, std::vector<Finding *>> ByPass;
+  for (Finding &F : Missing) {
+    auto It = Last.find(F.Name);
+    if (!F.isError() || It == Last.end())
+      continue;
+    F.RemovedBy = Opts.Removed[It->second];
+    auto &List = ByPass[F.RemovedBy->Pass];
+    if (List.empty())
+      Passes.push_back(F.RemovedBy->Pass);
+    List.push_back(&F);
+  }
+  for (const std::string &P : Passes) {
+    const std::vector<Finding *> &Fs = ByPass[P];
+    std::vector<std::string> Keeps;
+    for (const Finding *F : Fs)
+      if (!F->RemovedBy->Keep.empty() &&
+          !is_contained(Keeps, F->RemovedBy->Keep))
+        Keeps.push_back(F->RemovedBy->Keep);
+    unsigned N = Fs.size();
+    std::string Fix = Keeps.empty() ? "" : P + "{" + join(Keeps, " ") + "}";
+    std::string Msg = std::to_string(N) +
+                      (N == 1 ? " missing key was" : " missing keys were") +
+                      " removed by " + P + ", but the " + Opts.Noun + " has " +
+                      (N == 1 ? "it" : "them");
+    if (!Fix.empty())
+      Msg += "; add " + Fix;
+    if (Opts.SuggestTarget)
+      Msg += std::string(Fix.empty() ? "; " : ", or ") +
+             "run with -target=" + C.ManifestName +
+             " so that passes keep what it has";
+    Hint H{"removed", Fix, Msg, 0, {}, {}};
+    for (size_t I = 0; I < Fs.size() && I < 2; ++I)
+      H.Notes.push_back(Fs[I]->Name + " was removed by " + P + ": " +
+                        Fs[I]->RemovedBy->Reason);
+    int Index = C.Hints.size();
+    for (Finding *F : Fs)
+      F->HintIndex = Index;
+    C.Hints.push_back(std::move(H));
+  }
+}
+
+/// The float dtypes the cast pass converts between.
+bool castable(DType T) {
+  return T == DType::Float16 || T == DType::BFloat16 || T == DType::Float32 ||
+         T == DType::Float64;
+}
+
+/// Float-to-float dtype mismatches are one cast away: one hint for all of
+/// them, "20 tensors are f16 where the manifest has f32; add
+/// cast{to=target}", and the findings point at it.
+void addCastHint(std::vector<Finding> &DTypes, const CompareOptions &Opts,
+                 Comparison &C) {
+  std::vector<Finding *> Fs;
+  std::vector<std::string> Pairs;
+  StringMap<unsigned> CountOf;
+  for (Finding &F : DTypes) {
+    if (!F.Actual->IsTensor || !castable(F.Actual->Type) ||
+        !castable(F.Expected->Type))
+      continue;
+    Fs.push_back(&F);
+    std::string Pair = dtypeName(F.Actual->Type).str() + " where the " +
+                       Opts.Noun + " has " + dtypeName(F.Expected->Type).str();
+    if (!CountOf[Pair]++)
+      Pairs.push_back(Pair);
+  }
+  if (Fs.empty())
+    return;
+  std::vector<std::string> Parts;
+  for (const std::string &P : Pairs)
+    Parts.push_back(std::to_string(CountOf[P]) + " " + P);
+  std::string Msg = std::to_string(Fs.size()) +
+                    (Fs.size() == 1 ? " tensor differs" : " tensors differ") +
+                    " only in float dtype (" + join(Parts, ", ") +
+                    "); add cast{to=target}";
+  if (Opts.SuggestTarget)
+    Msg += " and run with -target=" + C.ManifestName;
+  int Index = C.Hints.size();
+  for (Finding *F : Fs)
+    F->HintIndex = Index;
+  C.Hints.push_back(
+      {"cast", "cast{to=target}", Msg, unsigned(Fs.size()), {}, {}});
 }
 
 } // namespace
@@ -190,6 +276,10 @@ Comparison wopt::compareWithManifest(const Manifest &M,
                                      const CompareOptions &Opts) {
   Comparison C;
   C.ManifestName = Opts.ManifestName.empty() ? M.SourceName : Opts.ManifestName;
+  C.Noun = Opts.Noun;
+  // addRemovedHints names the target as the comparison does.
+  CompareOptions Named = Opts;
+  Named.ManifestName = C.ManifestName;
   C.NumManifestEntries = M.Entries.size();
   C.NumCheckpointEntries = Entries.size();
 
@@ -229,6 +319,10 @@ Comparison wopt::compareWithManifest(const Manifest &M,
     Unexpected.push_back(std::move(F));
   }
 
+  // A missing key a pass removed is that pass's doing, not a near miss.
+  addRemovedHints(Missing, Named, C);
+  int Offset = C.Hints.size();
+
   // Pruned keys still pair with missing ones: a pruned `blocks.0.3.x` next
   // to a missing `blocks.3.x` is the mistake worth a hint.
   std::vector<Finding *> UFs, MFs;
@@ -236,15 +330,22 @@ Comparison wopt::compareWithManifest(const Manifest &M,
     if (F.Allowed != Allowance::AllowedByGlob)
       UFs.push_back(&F);
   for (Finding &F : Missing)
-    if (F.isError())
+    if (F.isError() && !F.RemovedBy)
       MFs.push_back(&F);
+  std::vector<std::string> Matched;
+  for (const ManifestEntry &E : M.Entries)
+    if (IndexOf.count(E.Name))
+      Matched.push_back(E.Name);
   NearMissCoverage Cov;
-  C.Hints = findNearMisses(namesOf(UFs), namesOf(MFs), &Cov);
+  for (Hint &H : findNearMisses(namesOf(UFs), namesOf(MFs), &Cov, Matched))
+    C.Hints.push_back(std::move(H));
+  auto Shift = [&](int I) { return I < 0 ? I : I + Offset; };
   for (size_t I = 0; I < UFs.size(); ++I)
-    UFs[I]->HintIndex = Cov.UnexpectedHint[I];
+    UFs[I]->HintIndex = Shift(Cov.UnexpectedHint[I]);
   for (size_t I = 0; I < MFs.size(); ++I)
-    MFs[I]->HintIndex = Cov.MissingHint[I];
+    MFs[I]->HintIndex = Shift(Cov.MissingHint[I]);
   addLeftoverHints(UFs, MFs, Cov, C.Hints);
+  addCastHint(DTypes, Named, C);
 
   for (auto *List : {&Missing, &Unexpected, &Shapes, &DTypes})
     for (Finding &F : *List)
@@ -373,6 +474,8 @@ void ReportPrinter::printHints() {
     for (const auto &[From, To] : C.Hints[I].Examples)
       OS << "note: " << From
          << (To.empty() ? " would be dropped" : " would be " + To) << "\n";
+    for (const std::string &N : C.Hints[I].Notes)
+      OS << "note: " << N << "\n";
   }
 }
 
@@ -491,7 +594,7 @@ void ReportPrinter::printAllowed() {
 
 void ReportPrinter::print() {
   if (C.ok()) {
-    OS << "checkpoint matches manifest " << C.ManifestName << " ("
+    OS << "checkpoint matches " << C.Noun << " " << C.ManifestName << " ("
        << plural(C.NumManifestEntries, "entry", "entries");
     std::string Counts = summarizeCounts(C);
     if (Counts != "no differences")
@@ -501,8 +604,8 @@ void ReportPrinter::print() {
   }
   // The verdict first, then the fixes, then what no fix explains: the
   // first lines are what a user pastes into a bug report.
-  OS << "error: checkpoint does not match manifest " << C.ManifestName << ": "
-     << summarizeCounts(C) << "\n";
+  OS << "error: checkpoint does not match " << C.Noun << " " << C.ManifestName
+     << ": " << summarizeCounts(C) << "\n";
   printHints();
   printMissingOrUnexpected(Kind::Missing);
   printMissingOrUnexpected(Kind::Unexpected);
@@ -619,6 +722,16 @@ void writeFinding(json::OStream &J, const Finding &F) {
       J.attribute("hint", F.HintIndex);
     if (F.TheKind == Kind::Missing) {
       writeExpected(J, *F.Expected);
+      if (F.RemovedBy)
+        J.attributeObject("removed_by", [&] {
+          J.attribute("pass", F.RemovedBy->Pass);
+          J.attribute("reason", F.RemovedBy->Reason);
+          if (!F.RemovedBy->Keep.empty())
+            J.attribute("keep", F.RemovedBy->Keep);
+          if (const auto *T =
+                  dyn_cast_or_null<TensorValue>(F.RemovedBy->Val.get()))
+            writeOrigin(J, T->provenance());
+        });
       return;
     }
     if (F.TheKind != Kind::Unexpected)
@@ -708,6 +821,11 @@ void wopt::writeJSONReport(const Comparison &C, raw_ostream &OS) {
                   J.attribute("missing", To);
               });
           });
+          if (!H.Notes.empty())
+            J.attributeArray("notes", [&] {
+              for (const std::string &N : H.Notes)
+                J.value(N);
+            });
         });
     });
   });

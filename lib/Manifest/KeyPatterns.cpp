@@ -85,14 +85,34 @@ std::vector<uint64_t> distinctValues(ArrayRef<SplitKey> Keys,
   return V;
 }
 
+/// Escapes what llvm::GlobPattern reads specially (brace expansion is off
+/// in compileGlobs).
+std::string escapeGlob(StringRef S) {
+  std::string R;
+  for (char C : S) {
+    if (C == '*' || C == '?' || C == '[' || C == ']' || C == '\\')
+      R += '\\';
+    R += C;
+  }
+  return R;
+}
+
 KeyGroup makeGroup(ArrayRef<SplitKey> Keys, std::vector<unsigned> Members,
                    bool Sparse) {
   const SplitKey &First = Keys[Members.front()];
   SmallVector<std::string, 8> C(First.Comps.begin(), First.Comps.end());
-  for (unsigned I = 0; I < First.IndexPos.size(); ++I)
-    C[First.IndexPos[I]] = formatIntegerSet(distinctValues(Keys, Members, I));
+  SmallVector<std::string, 8> Glob;
+  for (StringRef Comp : First.Comps)
+    Glob.push_back(escapeGlob(Comp));
+  for (unsigned I = 0; I < First.IndexPos.size(); ++I) {
+    std::vector<uint64_t> Values = distinctValues(Keys, Members, I);
+    C[First.IndexPos[I]] = formatIntegerSet(Values);
+    if (Values.size() > 1)
+      Glob[First.IndexPos[I]] = "*";
+  }
   KeyGroup G;
   G.Pattern = join(C, ".");
+  G.Glob = join(Glob, ".");
   G.Members = std::move(Members);
   G.Sparse = Sparse;
   // The tail is what may differ between merged groups: the names after the
@@ -144,6 +164,42 @@ void renderMembers(ArrayRef<SplitKey> Keys, std::vector<unsigned> Members,
 }
 
 } // namespace
+
+ArrayRef<StringLiteral> wopt::derivedBufferNames() {
+  static constexpr StringLiteral Names[] = {"position_ids", "token_type_ids",
+                                            "relative_position_index",
+                                            "attn_mask", "rotary_emb.inv_freq"};
+  return Names;
+}
+
+std::optional<StringRef> wopt::derivedBufferOf(StringRef Key) {
+  for (StringRef N : derivedBufferNames())
+    if (Key == N || (Key.ends_with(N) && Key.size() > N.size() &&
+                     Key[Key.size() - N.size() - 1] == '.'))
+      return N;
+  return std::nullopt;
+}
+
+std::optional<std::string> wopt::quoteForPipeline(StringRef V) {
+  // Brackets are fine when balanced (rename's groups), but a key's own
+  // `{` or an escaped `\]` is not, so quote whenever one is unbalanced.
+  int Depth = 0;
+  bool Balanced = true;
+  for (char C : V) {
+    if (C == '(' || C == '[' || C == '{')
+      ++Depth;
+    else if ((C == ')' || C == ']' || C == '}') && --Depth < 0)
+      Balanced = false;
+  }
+  Balanced &= Depth == 0;
+  if (Balanced && !V.empty() && V.find_first_of("'\" ,\t\n") == StringRef::npos)
+    return V.str();
+  if (!V.contains('\''))
+    return ("'" + V + "'").str();
+  if (!V.contains('"'))
+    return ("\"" + V + "\"").str();
+  return std::nullopt;
+}
 
 std::string wopt::formatIntegerSet(ArrayRef<uint64_t> V) {
   assert(!V.empty() && is_sorted(V) && "needs sorted distinct values");
@@ -271,25 +327,34 @@ std::string escapeRegex(StringRef S) {
   return R;
 }
 
+/// Keys with more components than this are left out of the searches that
+/// edit one component at a time (chunk index, renamed component): each
+/// edit rebuilds the key, so the cost per key grows with components times
+/// length. Real module paths have far fewer.
+constexpr size_t MaxEditComponents = 32;
+
 class NearMissFinder {
 public:
-  NearMissFinder(ArrayRef<std::string> U, ArrayRef<std::string> M)
-      : U(U), M(M), UTag(U.size()), MTag(M.size()), Explained(U.size(), false),
-        MissingExplained(M.size(), false) {
+  NearMissFinder(ArrayRef<std::string> U, ArrayRef<std::string> M,
+                 ArrayRef<std::string> Matched)
+      : U(U), M(M), Matched(Matched), UTag(U.size()), MTag(M.size()),
+        Explained(U.size(), false), MissingExplained(M.size(), false) {
     for (unsigned I = 0; I < M.size(); ++I)
       MIndex.try_emplace(M[I], I);
     for (unsigned I = 0; I < U.size(); ++I)
       UIndex.try_emplace(U[I], I);
     for (const std::string &K : U)
       UComps.push_back(components(K));
+    for (const std::string &K : Matched)
+      MatchedComps.push_back(components(K));
   }
 
   std::vector<Hint> run() {
-    derivedBuffers();
     chunks();
     downsampleAndHead();
     prefixes();
     renamedComponent();
+    derivedBuffers();
     return sortedHints();
   }
 
@@ -306,7 +371,7 @@ private:
   /// Tag ties the hint to the keys explain() marked with it.
   void add(StringRef Kind, StringRef Fix, unsigned N, const Twine &Msg,
            const std::string &Tag) {
-    Hints.push_back({Kind.str(), Fix.str(), Msg.str(), N, examples(Tag)});
+    Hints.push_back({Kind.str(), Fix.str(), Msg.str(), N, examples(Tag), {}});
     HintTags.push_back(Tag);
   }
 
@@ -340,8 +405,10 @@ private:
   void renamedComponent();
 
   ArrayRef<std::string> U, M;
+  /// Keys both sides have: a fix must not rename or drop them.
+  ArrayRef<std::string> Matched;
   StringMap<unsigned> MIndex, UIndex;
-  std::vector<SmallVector<StringRef, 8>> UComps;
+  std::vector<SmallVector<StringRef, 8>> UComps, MatchedComps;
   /// Which fix explains each key ("" for none), and the pairs per fix.
   std::vector<std::string> UTag, MTag;
   std::map<std::string, std::vector<std::pair<unsigned, int>>> PairsOf;
@@ -401,29 +468,40 @@ std::vector<Hint> NearMissFinder::sortedHints() {
 
 /// Buffers models rebuild in __init__; a checkpoint holding them is stale,
 /// never wrong, so drop-dynamic-buffers is always the fix.
+/// Runs last, on what no structural edit explains: `module.position_ids`
+/// next to a missing `position_ids` is a prefix to strip, not a buffer to
+/// drop. The fix must not drop a buffer the target has: those the defaults
+/// would take among the matched keys go into keep=.
 void NearMissFinder::derivedBuffers() {
   Tally Names;
   unsigned N = 0;
   for (size_t I = 0; I < U.size(); ++I) {
-    // drop-dynamic-buffers' default list.
-    StringRef Last = UComps[I].back();
-    bool Rotary = Last == "inv_freq" && UComps[I].size() > 1 &&
-                  UComps[I][UComps[I].size() - 2] == "rotary_emb";
-    if (Last != "position_ids" && Last != "token_type_ids" &&
-        Last != "relative_position_index" && Last != "attn_mask" && !Rotary)
+    if (Explained[I])
       continue;
-    Names.add(Last.str());
+    std::optional<StringRef> Name = derivedBufferOf(U[I]);
+    if (!Name)
+      continue;
+    Names.add(Name->str());
     explain(I, std::nullopt, "buffers");
     ++N;
   }
   if (!N)
     return;
-  add("drop-dynamic-buffers", "drop-dynamic-buffers", N,
+  Tally Keep;
+  for (const std::string &K : Matched)
+    if (std::optional<StringRef> Name = derivedBufferOf(K))
+      Keep.add(Name->str());
+  std::string Fix = "drop-dynamic-buffers";
+  if (!Keep.Order.empty())
+    Fix += "{keep=" + join(Keep.Order, ",") + "}";
+  add("drop-dynamic-buffers", Fix, N,
       (N == 1 ? "1 unexpected key is a buffer the model recomputes ("
               : plural(N, "",
                        "unexpected keys are buffers the model "
                        "recomputes (")) +
-          join(Names.Order, ", ") + "); add drop-dynamic-buffers",
+          join(Names.Order, ", ") + "); add " + Fix +
+          (Keep.Order.empty() ? ""
+                              : " (keep=: the manifest has those buffers)"),
       "buffers");
 }
 
@@ -433,6 +511,8 @@ void NearMissFinder::chunks() {
   unsigned N = 0;
   for (size_t I = 0; I < U.size(); ++I) {
     ArrayRef<StringRef> C = UComps[I];
+    if (C.size() > MaxEditComponents)
+      continue;
     for (size_t P = 0; P + 1 < C.size(); ++P) {
       if (!isIndex(C[P]) || !isIndex(C[P + 1]))
         continue;
@@ -566,8 +646,29 @@ std::string prefixFix(StringRef Prefix, bool OthersOutside) {
 
 /// `module.x` for `x` (strip or select), `x` for `backbone.x` (add), and
 /// torch.compile's `_orig_mod.` anywhere in the key.
+/// How many keys start with each prefix of Counts (whole components, at
+/// most MaxComps of them), counted in one pass over Keys: asking every key
+/// for every prefix would be quadratic.
+void countUnder(ArrayRef<SmallVector<StringRef, 8>> Keys, size_t MaxComps,
+                StringMap<unsigned> &Counts) {
+  for (ArrayRef<StringRef> C : Keys) {
+    std::string Pre;
+    for (size_t P = 0; P < C.size() && P < MaxComps; ++P) {
+      Pre += C[P].str() + ".";
+      auto It = Counts.find(Pre);
+      if (It != Counts.end())
+        ++It->second;
+    }
+  }
+}
+
 void NearMissFinder::prefixes() {
   const size_t MaxPrefix = 4;
+  struct Pair {
+    unsigned I, J;
+    std::string Pre;
+  };
+  std::vector<Pair> Found;
   Tally Strip;
   for (size_t I = 0; I < U.size(); ++I) {
     if (Explained[I])
@@ -587,15 +688,35 @@ void NearMissFinder::prefixes() {
         Pre = "_orig_mod.";
       }
       Strip.add(Pre);
-      explain(I, J, "strip:" + Pre);
+      Found.push_back({unsigned(I), *J, Pre});
       break;
     }
   }
+  StringMap<unsigned> Under, MatchedUnder;
+  for (const std::string &Pre : Strip.Order) {
+    Under.try_emplace(Pre, 0);
+    MatchedUnder.try_emplace(Pre, 0);
+  }
+  countUnder(UComps, MaxPrefix, Under);
+  countUnder(MatchedComps, MaxPrefix, MatchedUnder);
+  bool MatchedOrigMod = any_of(MatchedComps, [](ArrayRef<StringRef> C) {
+    return is_contained(C, "_orig_mod");
+  });
+  // Stripping a prefix a matched key has would rename that key away.
+  auto Safe = [&](const std::string &Pre) {
+    return Pre == "_orig_mod." ? !MatchedOrigMod : !MatchedUnder.lookup(Pre);
+  };
+  for (const Pair &F : Found)
+    if (Safe(F.Pre))
+      explain(F.I, F.J, "strip:" + F.Pre);
   for (const std::string &Pre : Strip.ranked()) {
+    if (!Safe(Pre))
+      continue;
     unsigned N = Strip.Count[Pre];
-    bool Outside = any_of(U, [&](const std::string &K) {
-      return !StringRef(K).starts_with(Pre);
-    });
+    // select= would drop the keys outside the prefix: only when none of
+    // them is a key the manifest has.
+    bool Outside = Under.lookup(Pre) < U.size() &&
+                   size_t(MatchedUnder.lookup(Pre)) == Matched.size();
     std::string Fix = prefixFix(Pre, Outside);
     add("strip-prefix", Fix, N,
         plural(N, "unexpected key is a missing key",
@@ -606,6 +727,9 @@ void NearMissFinder::prefixes() {
   }
 
   Tally Add;
+  Found.clear();
+  // The first components of the keys each prefix would go in front of.
+  std::map<std::string, std::vector<std::string>> Heads;
   for (unsigned J = 0; J < M.size(); ++J) {
     SmallVector<StringRef, 8> C = components(M[J]);
     for (size_t P = 1; P < C.size() && P <= MaxPrefix; ++P) {
@@ -614,13 +738,43 @@ void NearMissFinder::prefixes() {
         continue;
       std::string Pre = joinComponents(ArrayRef(C).take_front(P)) + ".";
       Add.add(Pre);
-      explain(It->second, J, "add:" + Pre);
+      Found.push_back({It->second, J, Pre});
+      std::string Head = C[P].str();
+      if (!is_contained(Heads[Pre], Head))
+        Heads[Pre].push_back(Head);
       break;
     }
   }
+  // add= prefixes every key, so with keys the manifest already has in
+  // place only those under the moved first components may get it.
+  StringSet<> MatchedHeads;
+  for (ArrayRef<StringRef> C : MatchedComps)
+    MatchedHeads.insert(C.front());
+  std::map<std::string, std::string> FixOf;
+  for (const std::string &Pre : Add.Order) {
+    if (Matched.empty()) {
+      FixOf[Pre] = "canonicalize-prefix{add=" + Pre + "}";
+      continue;
+    }
+    const std::vector<std::string> &H = Heads[Pre];
+    if (any_of(H, [&](const std::string &X) { return MatchedHeads.count(X); }))
+      continue;
+    std::vector<std::string> Alt;
+    for (const std::string &X : H)
+      Alt.push_back(escapeRegex(X));
+    std::optional<std::string> Rule =
+        quoteForPipeline("(" + join(Alt, "|") + ")(\\..*)?=>" + Pre + "$0");
+    if (Rule)
+      FixOf[Pre] = "rename{rule=" + *Rule + "}";
+  }
+  for (const Pair &F : Found)
+    if (FixOf.count(F.Pre))
+      explain(F.I, F.J, "add:" + F.Pre);
   for (const std::string &Pre : Add.ranked()) {
+    if (!FixOf.count(Pre))
+      continue;
     unsigned N = Add.Count[Pre];
-    std::string Fix = "canonicalize-prefix{add=" + Pre + "}";
+    std::string Fix = FixOf[Pre];
     add("add-prefix", Fix, N,
         plural(N, "missing key is an unexpected key",
                "missing keys are "
@@ -637,6 +791,8 @@ void NearMissFinder::renamedComponent() {
   StringMap<std::pair<unsigned, unsigned>> Masked; // -> (key, component)
   for (unsigned J = 0; J < M.size(); ++J) {
     SmallVector<StringRef, 8> C = components(M[J]);
+    if (C.size() > MaxEditComponents)
+      continue;
     for (unsigned P = 0; P < C.size(); ++P) {
       if (isIndex(C[P]))
         continue;
@@ -646,9 +802,29 @@ void NearMissFinder::renamedComponent() {
       C[P] = Orig;
     }
   }
+  // The rule would also rename a key the manifest has, at that place:
+  // such a rename is never proposed.
+  StringSet<> MatchedFirst, MatchedLast, MatchedMiddle, MatchedWhole;
+  for (ArrayRef<StringRef> C : MatchedComps) {
+    if (C.size() == 1) {
+      MatchedWhole.insert(C.front());
+      continue;
+    }
+    MatchedFirst.insert(C.front());
+    MatchedLast.insert(C.back());
+    for (StringRef X : C.drop_front().drop_back())
+      MatchedMiddle.insert(X);
+  }
+  auto HitsMatched = [&](StringRef Pos, StringRef From) {
+    const StringSet<> &S = Pos == "^"   ? MatchedFirst
+                           : Pos == "$" ? MatchedLast
+                           : Pos == "=" ? MatchedWhole
+                                        : MatchedMiddle;
+    return S.count(From) > 0;
+  };
   Tally Pairs;
   for (size_t I = 0; I < U.size(); ++I) {
-    if (Explained[I])
+    if (Explained[I] || UComps[I].size() > MaxEditComponents)
       continue;
     SmallVector<StringRef, 8> C(UComps[I].begin(), UComps[I].end());
     for (unsigned P = 0; P < C.size(); ++P) {
@@ -661,7 +837,12 @@ void NearMissFinder::renamedComponent() {
       if (It == Masked.end())
         continue;
       StringRef To = components(M[It->second.first])[It->second.second];
-      std::string Pos = P == 0 ? "^" : (P + 1 == C.size() ? "$" : "");
+      std::string Pos = C.size() == 1       ? "="
+                        : P == 0            ? "^"
+                        : P + 1 == C.size() ? "$"
+                                            : "";
+      if (HitsMatched(Pos, Orig))
+        continue;
       std::string PairKey = Pos + "\x01" + Orig.str() + "\x01" + To.str();
       Pairs.add(PairKey);
       explain(I, It->second.first, "rename:" + PairKey);
@@ -677,12 +858,18 @@ void NearMissFinder::renamedComponent() {
     // rename matches whole keys, so the rule captures what surrounds the
     // component.
     std::string FromRe = escapeRegex(From), Rule;
-    if (Pos == "^")
+    if (Pos == "=")
+      Rule = FromRe + "=>" + To.str();
+    else if (Pos == "^")
       Rule = FromRe + "\\.(.*)=>" + To.str() + ".$1";
     else if (Pos == "$")
       Rule = "(.*)\\." + FromRe + "=>$1." + To.str();
     else
       Rule = "(.*)\\." + FromRe + "\\.(.*)=>$1." + To.str() + ".$2";
+    std::optional<std::string> Quoted = quoteForPipeline(Rule);
+    if (!Quoted)
+      continue;
+    Rule = *Quoted;
     unsigned N = Pairs.Count[Ranked[R]];
     add("rename", "rename{rule=" + Rule + "}", N,
         plural(N, "unexpected key matches a missing key",
@@ -697,8 +884,9 @@ void NearMissFinder::renamedComponent() {
 
 std::vector<Hint> wopt::findNearMisses(ArrayRef<std::string> Unexpected,
                                        ArrayRef<std::string> Missing,
-                                       NearMissCoverage *Coverage) {
-  NearMissFinder F(Unexpected, Missing);
+                                       NearMissCoverage *Coverage,
+                                       ArrayRef<std::string> Matched) {
+  NearMissFinder F(Unexpected, Missing, Matched);
   std::vector<Hint> Hints = F.run();
   if (Coverage) {
     Coverage->Unexpected = std::move(F.Explained);

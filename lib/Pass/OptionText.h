@@ -8,6 +8,7 @@
 #ifndef WOPT_LIB_PASS_OPTIONTEXT_H
 #define WOPT_LIB_PASS_OPTIONTEXT_H
 
+#include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringRef.h"
 #include <vector>
 
@@ -27,6 +28,10 @@ std::vector<llvm::StringRef> splitOptionList(llvm::StringRef S);
 
 /// Spells V so that the pipeline parser reads it back as one value.
 std::string quoteOptionValue(llvm::StringRef V);
+
+/// The candidate nearest to Name within two edits (a typo), "" for none.
+llvm::StringRef closestMatch(llvm::StringRef Name,
+                             llvm::ArrayRef<llvm::StringRef> Candidates);
 
 } // namespace wopt
 

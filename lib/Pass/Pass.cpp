@@ -109,12 +109,25 @@ std::string wopt::quoteOptionValue(StringRef V) {
   return ("{" + V + "}").str();
 }
 
+StringRef wopt::closestMatch(StringRef Name, llvm::ArrayRef<StringRef> Cands) {
+  StringRef Best;
+  unsigned BestDist = 3; // more edits than that is not a typo
+  for (StringRef C : Cands) {
+    unsigned D = Name.edit_distance(C, true, BestDist);
+    if (D < BestDist) {
+      BestDist = D;
+      Best = C;
+    }
+  }
+  return Best;
+}
+
 //===----------------------------------------------------------------------===//
 // Options
 //===----------------------------------------------------------------------===//
 
-OptionBase::OptionBase(Pass &P, StringRef Name, StringRef Help)
-    : Name(Name.str()), Help(Help.str()) {
+OptionBase::OptionBase(Pass &P, StringRef Name, StringRef Help, Presence Need)
+    : Name(Name.str()), Help(Help.str()), Need(Need) {
   P.Options.push_back(this);
 }
 
@@ -132,12 +145,35 @@ Error Option<int64_t>::parse(StringRef Text) {
   if (T.getAsInteger(0, N))
     return llvm::createStringError(
         llvm::formatv("expected an integer, got '{0}'", T).str());
+  if (N < Min)
+    return llvm::createStringError(
+        llvm::formatv("expected an integer >= {0}, got '{1}'", Min, T).str());
   V = N;
   Set = true;
   return Error::success();
 }
 
 std::string Option<int64_t>::print() const { return std::to_string(V); }
+
+EnumOption::EnumOption(Pass &P, StringRef Name, StringRef Help,
+                       std::vector<std::string> Values, std::string Default,
+                       Presence Need)
+    : Option<std::string>(P, Name, Help, std::move(Default), Need),
+      Values(std::move(Values)), Spelled(llvm::join(this->Values, "|")) {}
+
+Error EnumOption::parse(StringRef Text) {
+  StringRef T = unquoteOptionValue(Text).trim();
+  if (llvm::is_contained(Values, T))
+    return Option<std::string>::parse(T);
+  std::string Msg = llvm::formatv("expected one of {0}, got '{1}'",
+                                  llvm::join(Values, ", "), T)
+                        .str();
+  std::vector<StringRef> Names(Values.begin(), Values.end());
+  StringRef Best = closestMatch(T, Names);
+  if (!Best.empty())
+    Msg += (" (did you mean '" + Best + "'?)").str();
+  return llvm::createStringError(Msg);
+}
 
 Error Option<bool>::parse(StringRef Text) {
   StringRef T = unquoteOptionValue(Text).trim();
@@ -185,6 +221,13 @@ std::string ListOption::print() const {
   return S;
 }
 
+std::vector<std::string> ListOption::printEach() const {
+  std::vector<std::string> Out;
+  for (const std::string &Item : V)
+    Out.push_back(quoteOptionValue(Item));
+  return Out;
+}
+
 Statistic::Statistic(Pass &P, StringRef Name, StringRef Desc)
     : Name(Name.str()), Desc(Desc.str()) {
   P.Stats.push_back(this);
@@ -219,6 +262,22 @@ void Pass::printAsTextualPipeline(llvm::raw_ostream &OS) const {
     OS << '}';
 }
 
+void Pass::printAsPipelineFileEntry(llvm::raw_ostream &OS, size_t Width) const {
+  std::string Line;
+  llvm::raw_string_ostream LS(Line);
+  printAsTextualPipeline(LS);
+  if (Line.size() <= Width) {
+    OS << Line << '\n';
+    return;
+  }
+  OS << argument() << "{\n";
+  for (const OptionBase *O : Options)
+    if (O->wasSet())
+      for (const std::string &V : O->printEach())
+        OS << "  " << O->name() << '=' << V << '\n';
+  OS << "}\n";
+}
+
 static Diagnostic makeDiagnostic(Diagnostic::Severity Sev, StringRef PassArg,
                                  StringRef Key, const TensorValue *T,
                                  const llvm::Twine &Msg) {
@@ -243,6 +302,19 @@ void Pass::warning(StringRef Key, const TensorValue *T,
   if (Handler)
     Handler(
         makeDiagnostic(Diagnostic::Severity::Warning, argument(), Key, T, Msg));
+}
+
+void Pass::recordRemoved(Checkpoint &C, StringRef Key, const ValuePtr &V,
+                         const llvm::Twine &Reason, const llvm::Twine &Keep) {
+  C.Removed.push_back(
+      {Key.str(), argument().str(), Reason.str(), Keep.str(), V});
+}
+
+void Pass::matchedNothing(const llvm::Twine &Msg) {
+  if (PipelineName.empty())
+    warning("", nullptr, Msg);
+  else
+    remark("", nullptr, Msg);
 }
 
 /// "'a', 'b', 'c' and 4 more" — enough of the root to see what it holds.

@@ -24,6 +24,39 @@ void PassManager::printAsTextualPipeline(llvm::raw_ostream &OS) const {
   }
 }
 
+void PassManager::printAsPipelineFile(llvm::raw_ostream &OS,
+                                      StringRef Header) const {
+  llvm::SmallVector<StringRef, 8> Lines;
+  Header.rtrim().split(Lines, '\n');
+  for (StringRef L : Lines)
+    OS << (L.empty() ? "//" : "// ") << L << '\n';
+  unsigned Use = 0;
+  for (const std::unique_ptr<Pass> &P : Passes) {
+    if (P->isImplicit()) {
+      OS << "// (implied by the target: ";
+      P->printAsTextualPipeline(OS);
+      OS << ")\n";
+      Use = 0;
+      continue;
+    }
+    if (!P->pipelineUse()) {
+      P->printAsPipelineFileEntry(OS);
+      Use = 0;
+      continue;
+    }
+    if (P->pipelineUse() != Use)
+      OS << P->topPipeline() << "\n";
+    Use = P->pipelineUse();
+    std::string Entry;
+    llvm::raw_string_ostream ES(Entry);
+    P->printAsPipelineFileEntry(ES);
+    llvm::SmallVector<StringRef, 8> Lines;
+    StringRef(Entry).rtrim('\n').split(Lines, '\n');
+    for (StringRef L : Lines)
+      OS << "//   " << L << '\n';
+  }
+}
+
 namespace {
 
 /// What a run records for the reports printed at its end.
@@ -131,6 +164,7 @@ Error PassManager::run(Checkpoint &C) {
   for (std::unique_ptr<Pass> &P : Passes) {
     StringRef Arg = P->argument();
     P->setDiagnosticHandler(Handler);
+    P->setTarget(TheTarget);
     if (Instr.PrintBefore.count(Arg))
       printDump(OS, "Before", Arg, printToString(C, Instr.IRPrinting));
     bool DumpAfter = Instr.PrintAfterAll || Instr.PrintAfterChange ||
@@ -149,7 +183,11 @@ Error PassManager::run(Checkpoint &C) {
       if (Err.isA<VerificationFailure>())
         return Err;
       std::string Msg = llvm::toString(std::move(Err));
-      if (!StringRef(Msg).starts_with(("pass '" + Arg + "'").str()))
+      // "pipeline 'x' does not fit": the pass speaks for its pipeline.
+      if (!StringRef(Msg).starts_with(("pass '" + Arg + "'").str()) &&
+          !(StringRef(Msg).starts_with("pipeline '" + P->pipelineName().str() +
+                                       "'") &&
+            !P->pipelineName().empty()))
         Msg = ("pass '" + Arg + "': ").str() + Msg;
       return llvm::createStringError(Msg);
     }

@@ -19,6 +19,7 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
+#include <atomic>
 
 using namespace wopt;
 using llvm::Error;
@@ -33,7 +34,32 @@ void PassRegistry::registerPass(PassInfo Info) {
 
 void PassRegistry::registerPipeline(PipelineInfo Info) {
   assert(!lookupPipeline(Info.Name) && "pipeline registered twice");
-  Pipelines.push_back(Info);
+  Pipelines.push_back(std::move(Info));
+}
+
+void PassRegistry::registerPipelineFile(StringRef Name, StringRef Contents,
+                                        StringRef FileName) {
+  registerPipeline({Name.str(), Contents.str(), pipelineFileSummary(Contents),
+                    FileName.str()});
+}
+
+std::string wopt::pipelineFileSummary(StringRef Contents) {
+  std::string Summary;
+  while (!Contents.empty()) {
+    StringRef Line;
+    std::tie(Line, Contents) = Contents.split('\n');
+    Line = Line.trim();
+    if (!Line.consume_front("//"))
+      break;
+    Line = Line.trim();
+    if (Line.empty()) {
+      if (!Summary.empty())
+        break;
+      continue;
+    }
+    Summary += (Summary.empty() ? "" : " ") + Line.str();
+  }
+  return Summary;
 }
 
 const PassInfo *PassRegistry::lookupPass(StringRef Arg) const {
@@ -48,6 +74,17 @@ const PipelineInfo *PassRegistry::lookupPipeline(StringRef Name) const {
     if (I.Name == Name)
       return &I;
   return nullptr;
+}
+
+std::string PassRegistry::suggest(StringRef Name, bool PassesOnly) const {
+  std::vector<StringRef> Names;
+  if (!PassesOnly)
+    for (const PipelineInfo &P : Pipelines)
+      Names.push_back(P.Name);
+  for (const PassInfo &P : Passes)
+    Names.push_back(P.Argument);
+  StringRef Best = closestMatch(Name, Names);
+  return Best.empty() ? "" : ("did you mean '" + Best + "'?").str();
 }
 
 PassRegistry &wopt::getGlobalPassRegistry() {
@@ -79,16 +116,50 @@ struct ParsedElement {
 
 using PassList = std::vector<std::unique_ptr<Pass>>;
 
+/// Text with every `//` comment replaced by blanks (new lines stay), so
+/// positions in it are positions in the file. A comment starts at the
+/// start of a line or after a blank, outside quotes: `a//b` in a value is
+/// not one.
+std::string blankComments(StringRef Text) {
+  std::string Out = Text.str();
+  char Quote = 0;
+  for (size_t I = 0; I < Out.size(); ++I) {
+    char C = Out[I];
+    if (C == '\n') {
+      Quote = 0; // a quote never spans lines
+    } else if (Quote) {
+      if (C == Quote)
+        Quote = 0;
+    } else if (C == '\'' || C == '"') {
+      Quote = C;
+    } else if (C == '/' && I + 1 < Out.size() && Out[I + 1] == '/' &&
+               (I == 0 || llvm::isSpace(Out[I - 1]))) {
+      while (I < Out.size() && Out[I] != '\n')
+        Out[I++] = ' ';
+      --I;
+    }
+  }
+  return Out;
+}
+
 class PipelineParser {
 public:
-  PipelineParser(const PassRegistry &R, StringRef Text, unsigned Depth)
-      : R(R), Text(Text), Depth(Depth) {}
+  /// With a FileName, Text is the contents of a .wpipe file.
+  PipelineParser(const PassRegistry &R, StringRef Text, unsigned Depth,
+                 StringRef FileName = "")
+      : R(R), Original(Text), Depth(Depth), FileName(FileName),
+        Blanked(FileName.empty() ? std::string() : blankComments(Text)),
+        Text(FileName.empty() ? Text : StringRef(Blanked)) {}
 
   Expected<PassList> parse();
 
 private:
+  bool isFile() const { return !FileName.empty(); }
   Error fail(size_t Pos, const Twine &Msg, const Twine &Note = "") const;
   void skipBlanks(size_t &Pos) const;
+  /// Between elements: true when a separator (a comma, or in a file a new
+  /// line) or the end follows; Pos is then at the next element.
+  Expected<bool> skipSeparator(size_t &Pos) const;
   Expected<std::vector<ParsedElement>> parseElements() const;
   Error parseOptions(size_t &Pos, ParsedElement &E) const;
   Error addPass(const PassInfo &Info, const ParsedElement &E,
@@ -98,8 +169,12 @@ private:
   std::string suggest(StringRef Name) const;
 
   const PassRegistry &R;
-  StringRef Text;
+  StringRef Original;
   unsigned Depth;
+  StringRef FileName;
+  std::string Blanked;
+  /// What is parsed: Original, or in a file Original without comments.
+  StringRef Text;
 };
 
 } // namespace
@@ -110,12 +185,27 @@ static bool isNameChar(char C) {
 
 Error PipelineParser::fail(size_t Pos, const Twine &Msg,
                            const Twine &Note) const {
+  std::string Where;
+  StringRef Line = Original;
+  if (isFile()) {
+    // Only the offending line of the file, as the user wrote it.
+    size_t Start = Original.rfind('\n', Pos); // a '\n' before Pos
+    Start = Start == StringRef::npos ? 0 : Start + 1;
+    size_t End = Original.find('\n', Start);
+    Line = Original.slice(Start, End);
+    unsigned LineNo = 1 + Original.take_front(Start).count('\n');
+    Where =
+        (FileName + ":" + Twine(LineNo) + ":" + Twine(Pos - Start + 1) + ": ")
+            .str();
+    Pos -= Start;
+  }
   // Newlines and tabs would break the caret's alignment.
-  std::string Shown = Text.str();
+  std::string Shown = Line.str();
   for (char &C : Shown)
     if (C == '\n' || C == '\t' || C == '\r')
       C = ' ';
-  std::string S = Msg.str() + "\n" + Shown + "\n" + std::string(Pos, ' ') + "^";
+  std::string S =
+      Where + Msg.str() + "\n" + Shown + "\n" + std::string(Pos, ' ') + "^";
   std::string N = Note.str();
   if (!N.empty())
     S += "\nnote: " + N;
@@ -206,6 +296,33 @@ Error PipelineParser::parseOptions(size_t &Pos, ParsedElement &E) const {
   }
 }
 
+Expected<bool> PipelineParser::skipSeparator(size_t &Pos) const {
+  if (!isFile()) {
+    skipBlanks(Pos);
+    if (Pos >= Text.size())
+      return false;
+    if (Text[Pos] != ',')
+      return fail(Pos, "expected ',' or the end of the pipeline, got '" +
+                           Text.substr(Pos, 1) + "'");
+    ++Pos;
+    return true;
+  }
+  while (Pos < Text.size() &&
+         (Text[Pos] == ' ' || Text[Pos] == '\t' || Text[Pos] == '\r'))
+    ++Pos;
+  if (Pos >= Text.size())
+    return false;
+  if (Text[Pos] != ',' && Text[Pos] != '\n')
+    return fail(Pos,
+                "expected a new line or ',' after a pass, got '" +
+                    Text.substr(Pos, 1) + "'",
+                "a .wpipe file has one pass per line");
+  bool Comma = Text[Pos++] == ',';
+  skipBlanks(Pos);
+  // A file may end after its last pass's new line, not after a comma.
+  return Comma || Pos < Text.size();
+}
+
 Expected<std::vector<ParsedElement>> PipelineParser::parseElements() const {
   std::vector<ParsedElement> Elements;
   if (Text.trim().empty())
@@ -223,36 +340,27 @@ Expected<std::vector<ParsedElement>> PipelineParser::parseElements() const {
     if (E.Name.empty())
       return fail(Pos, "expected a pass or pipeline name, got '" +
                            Text.substr(Pos, 1) + "'");
-    skipBlanks(Pos);
+    // In a file the options open on the pass's line; a '{' on the next
+    // line would start nothing.
+    if (isFile())
+      while (Pos < Text.size() && (Text[Pos] == ' ' || Text[Pos] == '\t'))
+        ++Pos;
+    else
+      skipBlanks(Pos);
     if (Pos < Text.size() && Text[Pos] == '{')
       if (Error Err = parseOptions(Pos, E))
         return Err;
     Elements.push_back(std::move(E));
-    skipBlanks(Pos);
-    if (Pos >= Text.size())
+    Expected<bool> More = skipSeparator(Pos);
+    if (!More)
+      return More.takeError();
+    if (!*More)
       return Elements;
-    if (Text[Pos] != ',')
-      return fail(Pos, "expected ',' or the end of the pipeline, got '" +
-                           Text.substr(Pos, 1) + "'");
-    ++Pos;
   }
 }
 
 std::string PipelineParser::suggest(StringRef Name) const {
-  StringRef Best;
-  unsigned BestDist = 3; // more edits than that is not a typo
-  auto Consider = [&](StringRef Cand) {
-    unsigned D = Name.edit_distance(Cand, true, BestDist);
-    if (D < BestDist) {
-      BestDist = D;
-      Best = Cand;
-    }
-  };
-  for (const PipelineInfo &P : R.pipelines())
-    Consider(P.Name);
-  for (const PassInfo &P : R.passes())
-    Consider(P.Argument);
-  return Best.empty() ? "" : ("did you mean '" + Best + "'?").str();
+  return R.suggest(Name);
 }
 
 /// "a (string), b (list)" for the note of an unknown-option error.
@@ -292,6 +400,12 @@ Error PipelineParser::addPass(const PassInfo &Info, const ParsedElement &E,
                   "bad value for option '" + O.Key + "' of pass '" + E.Name +
                       "': " + llvm::toString(std::move(Err)));
   }
+  for (const OptionBase *O : P->options())
+    if (O->isRequired() && !O->wasSet())
+      return fail(E.NamePos,
+                  "pass '" + E.Name + "' needs option '" + O->name() + "' (" +
+                      O->typeName() + ")",
+                  (E.Name + "{" + O->name() + "=...}: " + O->help()).str());
   Out.push_back(std::move(P));
   return Error::success();
 }
@@ -314,12 +428,21 @@ Error PipelineParser::addPipeline(const PipelineInfo &Info,
     return fail(E.NamePos, "pipeline '" + E.Name +
                                "' nests too deeply; does it name itself?");
 
-  Expected<PassList> Inner = PipelineParser(R, Info.Text, Depth + 1).parse();
+  Expected<PassList> Inner =
+      PipelineParser(R, Info.Text, Depth + 1, Info.FileName).parse();
   if (!Inner)
     return llvm::createStringError("in pipeline '" + E.Name +
                                    "': " + llvm::toString(Inner.takeError()));
-  for (std::unique_ptr<Pass> &P : *Inner)
+  // Uses are numbered across parses, so that two uses of one pipeline
+  // never merge when a pass manager is filled from several texts.
+  static std::atomic<unsigned> Uses{0};
+  unsigned Use = ++Uses;
+  for (std::unique_ptr<Pass> &P : *Inner) {
+    if (P->pipelineName().empty())
+      P->setPipelineName(E.Name);
+    P->setTopPipeline(E.Name, Use); // the outermost use wins
     Out.push_back(std::move(P));
+  }
   if (!FirstForwarded)
     return Error::success();
 
@@ -354,12 +477,21 @@ Expected<PassList> PipelineParser::parse() {
   return Out;
 }
 
-Error PassRegistry::parsePipeline(StringRef Text, PassManager &PM) const {
+static Error addAll(Expected<PassList> Passes, PassManager &PM) {
   // Nothing is added unless the whole text parses.
-  Expected<PassList> Passes = PipelineParser(*this, Text, 0).parse();
   if (!Passes)
     return Passes.takeError();
   for (std::unique_ptr<Pass> &P : *Passes)
     PM.addPass(std::move(P));
   return Error::success();
+}
+
+Error PassRegistry::parsePipeline(StringRef Text, PassManager &PM) const {
+  return addAll(PipelineParser(*this, Text, 0).parse(), PM);
+}
+
+Error PassRegistry::parsePipelineFile(StringRef Contents, StringRef FileName,
+                                      PassManager &PM) const {
+  assert(!FileName.empty() && "a pipeline file needs a name for messages");
+  return addAll(PipelineParser(*this, Contents, 0, FileName).parse(), PM);
 }

@@ -128,6 +128,7 @@ std::optional<EmitKind> wopt::parseEmitKind(StringRef Name) {
       .Cases("flatbuffers", "wopt", EmitKind::FlatBuffers)
       .Case("summary", EmitKind::Summary)
       .Case("manifest", EmitKind::Manifest)
+      .Case("diff", EmitKind::Diff)
       .Default(std::nullopt);
 }
 

@@ -311,7 +311,11 @@ Error writeStorage(ZipWriter &Z, const Storage &S,
                    std::vector<uint8_t> &Scratch) {
   switch (S.kind()) {
   case Storage::DataKind::Elided:
-    llvm_unreachable("the pickler refuses elided storages");
+    // The pickler refuses elided storages but empty ones, which have no
+    // bytes to lose (hasData()).
+    if (S.numBytes() != 0)
+      return makeError("storage '" + S.key() + "' has no data");
+    return Error::success();
   case Storage::DataKind::Computed:
     Scratch.resize(std::min<uint64_t>(S.numBytes(), ProduceChunk));
     for (uint64_t Off = 0; Off < S.numBytes();) {

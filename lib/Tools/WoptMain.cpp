@@ -10,6 +10,8 @@
 #include "wopt/IR/TextIR.h"
 #include "wopt/IR/Verifier.h"
 #include "wopt/Manifest/Manifest.h"
+#include "wopt/Manifest/Diff.h"
+#include "wopt/Manifest/Target.h"
 #include "wopt/Pass/PassManager.h"
 #include "wopt/Serialization/FlatBuffers.h"
 #include "wopt/Serialization/Output.h"
@@ -39,12 +41,19 @@ struct DriverOptions {
   std::string Input;
   std::optional<std::string> Output;
   std::string Pipeline;
+  /// -pass-pipeline=@FILE: the file's name; Pipeline holds its contents.
+  std::string PipelineFile;
+  std::optional<std::string> OutputPipeline;
+  /// -target=FILE and what it read.
+  std::optional<std::string> TargetPath;
+  std::shared_ptr<const Target> TheTarget;
   std::optional<std::string> Emit;
   bool PrintData = false;
   std::optional<uint64_t> PrintDataLimit;
   bool PrintProvenance = false;
   bool SplitInputFile = false;
   bool Remarks = false;
+  bool WarningsAsErrors = false;
   bool DumpPipeline = false;
   bool VerifyInputCRC = false;
   /// Shard sets: more inputs joined into one state dict, and the shard
@@ -135,7 +144,8 @@ std::vector<OptionSpec> buildOptionTable() {
        }},
       {"emit", "kind", "Input and output",
        "Output format: text, torch, safetensors, flatbuffers, summary, "
-       "manifest (default: from the -o extension, else text)",
+       "manifest, diff (values against a -target checkpoint; exit 1 when "
+       "anything differs) (default: from the -o extension, else text)",
        [](O D, StringRef V) {
          D.Emit = V.str();
          return Error::success();
@@ -176,9 +186,26 @@ std::vector<OptionSpec> buildOptionTable() {
        "Print how many shards the set will have, write nothing",
        Flag(&DriverOptions::PrintShardCount)},
       {"pass-pipeline", "pipeline", "Pipeline",
-       "The passes to run, e.g. 'unwrap{key=teacher},rename{rule=a=>b}'",
+       "The passes to run, e.g. 'unwrap{key=teacher},rename{rule=a=>b}', or "
+       "@FILE: a .wpipe file, one pass per line, // comments",
        [](O D, StringRef V) {
          D.Pipeline = V.str();
+         return Error::success();
+       }},
+      {"o-pipeline", "file", "Pipeline",
+       "Write the pipeline that ran to <file> as a .wpipe recipe "
+       "(-pass-pipeline=@<file> runs it again)",
+       [](O D, StringRef V) {
+         D.OutputPipeline = V.str();
+         return Error::success();
+       }},
+      {"target", "file", "Pipeline",
+       "What the result must match: a manifest, or any checkpoint of the "
+       "model (its state dict). Passes keep the keys it expects, the "
+       "pipeline ends in a verification (exit 1 on a mismatch); without -o, "
+       "only the verdict is printed",
+       [](O D, StringRef V) {
+         D.TargetPath = V.str();
          return Error::success();
        }},
       {"dump-pass-pipeline", "", "Pipeline",
@@ -204,6 +231,10 @@ std::vector<OptionSpec> buildOptionTable() {
        Flag(&DriverOptions::PrintProvenance)},
       {"remarks", "", "Printing", "Print the remarks passes make to stderr",
        Flag(&DriverOptions::Remarks)},
+      {"Werror", "", "Printing",
+       "Treat warnings (an option that matched nothing, ...) as errors: exit "
+       "2, no output",
+       Flag(&DriverOptions::WarningsAsErrors)},
       {"print-ir-before", "pass", "Instrumentation",
        "Print the IR before each run of these passes (comma-separated)",
        [](O D, StringRef V) {
@@ -386,8 +417,15 @@ void printHelp(llvm::raw_ostream &OS, llvm::ArrayRef<OptionSpec> Table,
 Error printPassHelp(llvm::raw_ostream &OS, StringRef Name,
                     const PassRegistry &R) {
   if (const PipelineInfo *P = R.lookupPipeline(Name)) {
-    OS << P->Name << " - " << P->Summary << "\n\nPipeline:\n  " << P->Text
-       << "\n\nOptions (forwarded to verify-against-manifest):\n"
+    OS << P->Name << " - " << P->Summary << "\n\nPipeline";
+    if (!P->FileName.empty())
+      OS << " (" << P->FileName << ")";
+    OS << ":\n";
+    llvm::SmallVector<StringRef, 16> Lines;
+    StringRef(P->Text).rtrim().split(Lines, '\n');
+    for (StringRef L : Lines)
+      OS << "  " << L << "\n";
+    OS << "\nOptions (forwarded to verify-against-manifest):\n"
        << "  manifest, allow-missing, allow-unexpected, prune-unexpected, "
           "report\n";
     return Error::success();
@@ -473,10 +511,13 @@ int reportOutputError(StringRef Input, StringRef Output, Error E) {
   return 2;
 }
 
-DiagnosticHandler makeDiagnosticHandler(StringRef Input, bool Remarks) {
+DiagnosticHandler makeDiagnosticHandler(StringRef Input, bool Remarks,
+                                        unsigned *NumWarnings) {
   std::string In = Input.str();
-  return [In, Remarks](const Diagnostic &D) {
+  return [In, Remarks, NumWarnings](const Diagnostic &D) {
     bool IsRemark = D.Sev == Diagnostic::Severity::Remark;
+    if (!IsRemark)
+      ++*NumWarnings;
     if (IsRemark && !Remarks)
       return;
     std::string Msg = D.PassArgument + ": ";
@@ -513,13 +554,126 @@ public:
   Error emit(const Checkpoint &C) const;
   /// -split-input-file: every part through process + emitToStream.
   int runSplit() const;
+  /// The last process() verified and no output was asked for: the
+  /// verdict is the whole answer, not the IR.
+  bool verifyOnly() const;
+  /// "wopt: in.pth matches m.json (119 tensors)", one line per verdict.
+  void printVerdicts(llvm::raw_ostream &OS) const;
+  /// -emit=diff found a difference (exit 1).
+  bool diffFoundDifferences() const { return DiffDiffers; }
 
 private:
   const DriverOptions &Opts;
   const PassRegistry &R;
   EmitKind Kind;
   PrintOptions Print;
+  /// Warnings of the current part, for -Werror.
+  mutable unsigned NumWarnings = 0;
+  /// What the checking passes of the last process() concluded.
+  mutable std::vector<std::string> Verdicts;
+  mutable bool DiffDiffers = false;
+
+  /// -emit=diff: the values against the target's.
+  Error emitDiff(const Checkpoint &C, llvm::raw_ostream &OS) const {
+    Expected<DiffResult> R = diffWithTarget(C, *Opts.TheTarget, Opts.Input);
+    if (!R)
+      return R.takeError();
+    printDiff(*R, OS);
+    DiffDiffers = DiffDiffers || !R->identical();
+    return Error::success();
+  }
 };
+
+//===----------------------------------------------------------------------===//
+// The target (-target=FILE)
+//===----------------------------------------------------------------------===//
+
+constexpr StringRef VerifyPass = "verify-against-manifest";
+
+/// Reads -target=FILE; a training checkpoint is unwrapped by the
+/// registry's `unwrap` pass, as an input would be.
+Error loadDriverTarget(DriverOptions &Opts, const PassRegistry &R) {
+  if (!Opts.TargetPath)
+    return Error::success();
+  Unwrapper Unwrap;
+  if (const PassInfo *Info = R.lookupPass("unwrap"))
+    Unwrap = [Info](Checkpoint &C) { return Info->Factory(*Info)->run(C); };
+  Expected<std::shared_ptr<const Target>> T =
+      loadTarget(*Opts.TargetPath, Unwrap);
+  if (!T)
+    return T.takeError();
+  Opts.TheTarget = std::move(*T);
+  return Error::success();
+}
+
+/// A verification in PM that checks against the run's target: a
+/// verify-against-manifest without manifest= of its own.
+bool verifiesTarget(const PassManager &PM) {
+  return llvm::any_of(PM.passes(), [](const std::unique_ptr<Pass> &P) {
+    return P->argument() == VerifyPass &&
+           llvm::none_of(P->options(), [](const OptionBase *O) {
+             return O->name() == "manifest" && O->wasSet();
+           });
+  });
+}
+
+/// With a target every pass sees it and the pipeline ends in a
+/// verification against it, unless the user placed one (to give it
+/// allow-missing= and the like).
+Error addTarget(const DriverOptions &Opts, const PassRegistry &R,
+                PassManager &PM) {
+  if (!Opts.TheTarget)
+    return Error::success();
+  PM.setTarget(Opts.TheTarget);
+  // -emit=diff reports keys, dtypes and shapes itself, with the values.
+  if (verifiesTarget(PM) || Opts.Emit == "diff")
+    return Error::success();
+  const PassInfo *Verify = R.lookupPass(VerifyPass);
+  if (!Verify)
+    return usageError("-target needs the " + VerifyPass +
+                      " pass, which this build does not register");
+  std::unique_ptr<Pass> P = Verify->Factory(*Verify);
+  P->setImplicit();
+  PM.addPass(std::move(P));
+  return Error::success();
+}
+
+/// Parses the -pass-pipeline text, or the file it named with @, and adds
+/// what the target implies.
+Error parsePipelineOption(const DriverOptions &Opts, const PassRegistry &R,
+                          PassManager &PM) {
+  if (Error Err =
+          !Opts.PipelineFile.empty()
+              ? R.parsePipelineFile(Opts.Pipeline, Opts.PipelineFile, PM)
+              : R.parsePipeline(Opts.Pipeline, PM))
+    return Err;
+  return addTarget(Opts, R, PM);
+}
+
+/// -pass-pipeline=@FILE: reads FILE into Pipeline.
+Error loadPipelineFile(DriverOptions &Opts) {
+  if (!StringRef(Opts.Pipeline).starts_with("@"))
+    return Error::success();
+  Opts.PipelineFile = Opts.Pipeline.substr(1);
+  auto Buf = llvm::MemoryBuffer::getFile(Opts.PipelineFile, /*IsText=*/true);
+  if (!Buf)
+    return usageError(
+        "-pass-pipeline=@" + Opts.PipelineFile +
+        ": cannot read the pipeline file: " + Buf.getError().message());
+  Opts.Pipeline = (*Buf)->getBuffer().str();
+  return Error::success();
+}
+
+/// -o-pipeline=F: the passes that ran, as a recipe that reproduces them.
+Error writePipelineFile(const DriverOptions &Opts, const PassManager &PM) {
+  std::string Header = "Pipeline wopt ran on " + Opts.Input +
+                       "\n\nRun it again: wopt -pass-pipeline=@" +
+                       *Opts.OutputPipeline + " <input>";
+  return writeOutputFile(*Opts.OutputPipeline, [&](llvm::raw_ostream &OS) {
+    PM.printAsPipelineFile(OS, Header);
+    return Error::success();
+  });
+}
 
 Error Driver::process(Checkpoint &C) const {
   if (Error Err = verifyCheckpoint(C))
@@ -527,14 +681,41 @@ Error Driver::process(Checkpoint &C) const {
   PassManager PM;
   // The pipeline was checked before reading the input; a fresh copy per
   // checkpoint keeps statistics per part with -split-input-file.
-  if (Error Err = R.parsePipeline(Opts.Pipeline, PM))
+  if (Error Err = parsePipelineOption(Opts, R, PM))
     return Err;
   InstrumentationOptions Instr = Opts.Instr;
   Instr.IRPrinting = Print;
   PM.setInstrumentation(std::move(Instr));
   PM.setOutputStream(llvm::errs());
-  PM.setDiagnosticHandler(makeDiagnosticHandler(Opts.Input, Opts.Remarks));
-  return PM.run(C);
+  NumWarnings = 0;
+  PM.setDiagnosticHandler(
+      makeDiagnosticHandler(Opts.Input, Opts.Remarks, &NumWarnings));
+  Error RunErr = PM.run(C);
+  // A recipe is written for a run that went through, and for one whose
+  // verification failed (exit 1): it says what was tried.
+  if (Opts.OutputPipeline && (!RunErr || RunErr.isA<VerificationFailure>()))
+    if (Error Err = writePipelineFile(Opts, PM))
+      return joinErrors(std::move(RunErr), std::move(Err));
+  if (RunErr)
+    return RunErr;
+  if (Opts.WarningsAsErrors && NumWarnings)
+    return usageError(llvm::Twine(NumWarnings) +
+                      (NumWarnings == 1 ? " warning" : " warnings") +
+                      " treated as errors (-Werror); nothing written");
+  Verdicts.clear();
+  for (const std::unique_ptr<Pass> &P : PM.passes())
+    if (!P->verdict().empty())
+      Verdicts.push_back(P->verdict());
+  return Error::success();
+}
+
+bool Driver::verifyOnly() const {
+  return !Opts.Output && !Opts.Emit && !Verdicts.empty();
+}
+
+void Driver::printVerdicts(llvm::raw_ostream &OS) const {
+  for (const std::string &V : Verdicts)
+    OS << "wopt: " << Opts.Input << " " << V << "\n";
 }
 
 Error Driver::emitToStream(const Checkpoint &C, llvm::raw_ostream &OS) const {
@@ -547,6 +728,8 @@ Error Driver::emitToStream(const Checkpoint &C, llvm::raw_ostream &OS) const {
     return Error::success();
   case EmitKind::Manifest:
     return emitManifest(C, OS);
+  case EmitKind::Diff:
+    return emitDiff(C, OS);
   case EmitKind::Torch:
   case EmitKind::Safetensors:
   case EmitKind::FlatBuffers:
@@ -649,7 +832,10 @@ int Driver::runSplit() const {
     }
     if (!Err) {
       llvm::raw_string_ostream OS(Output);
-      Err = emitToStream(**C, OS);
+      if (verifyOnly())
+        printVerdicts(OS);
+      else
+        Err = emitToStream(**C, OS);
     }
     if (Err)
       Code = std::max(Code, reportError(Opts.Input, std::move(Err)));
@@ -680,6 +866,8 @@ StringRef emitName(EmitKind K) {
     return "summary";
   case EmitKind::Manifest:
     return "manifest";
+  case EmitKind::Diff:
+    return "diff";
   }
   llvm_unreachable("covered switch");
 }
@@ -692,7 +880,7 @@ Expected<EmitKind> chooseEmitKind(const DriverOptions &Opts) {
     if (!K)
       return usageError("unknown -emit kind '" + *Opts.Emit +
                         "'\nnote: expected text, torch, safetensors, "
-                        "flatbuffers, summary or manifest");
+                        "flatbuffers, summary, manifest or diff");
     Kind = *K;
   } else if (Opts.ShardOut) {
     Kind = Opts.ShardOut->Format;
@@ -701,6 +889,9 @@ Expected<EmitKind> chooseEmitKind(const DriverOptions &Opts) {
   }
   bool Binary = Kind == EmitKind::Torch || Kind == EmitKind::Safetensors ||
                 Kind == EmitKind::FlatBuffers;
+  if (Kind == EmitKind::Diff && !Opts.TheTarget)
+    return usageError("-emit=diff compares values with a -target=FILE (a "
+                      "checkpoint of the model)");
   if (Binary && !Opts.Output)
     return usageError("-emit=" + emitName(Kind) +
                       " needs -o <file> (-o - writes to stdout)");
@@ -782,6 +973,39 @@ StringRef inputLabel(const DriverOptions &Opts) {
   return Opts.MoreInputs.empty() ? StringRef(Opts.Input) : StringRef();
 }
 
+/// -print-ir-before/-after name passes: an unknown name is an error (a typo
+/// would otherwise print nothing, silently); a pass the pipeline does not
+/// run is a warning.
+Error checkPrintIRNames(const DriverOptions &Opts, const PassRegistry &R,
+                        const PassManager &PM) {
+  for (auto [Flag, Names] :
+       {std::make_pair("print-ir-before", &Opts.Instr.PrintBefore),
+        std::make_pair("print-ir-after", &Opts.Instr.PrintAfter)}) {
+    for (const auto &N : *Names) {
+      StringRef Name = N.getKey();
+      if (R.lookupPipeline(Name))
+        return usageError("-" + llvm::Twine(Flag) + "=" + Name + ": '" + Name +
+                          "' is a pipeline; name one of its passes");
+      if (!R.lookupPass(Name)) {
+        std::string Hint = R.suggest(Name, /*PassesOnly=*/true);
+        return usageError("-" + llvm::Twine(Flag) + "=" + Name +
+                          ": unknown pass '" + Name + "'" +
+                          (Hint.empty() ? "" : "\nnote: " + Hint));
+      }
+      bool Runs = llvm::any_of(
+          PM.passes(), [&](const auto &P) { return P->argument() == Name; });
+      if (Runs)
+        continue;
+      std::string Msg = "-" + std::string(Flag) + "=" + Name.str() +
+                        ": the pipeline does not run '" + Name.str() + "'";
+      if (Opts.WarningsAsErrors)
+        return usageError(Msg + " (-Werror)");
+      printDiag("warning", "", Msg);
+    }
+  }
+  return Error::success();
+}
+
 /// Everything before reading the input: a usage error costs no I/O.
 Expected<EmitKind> checkUsage(const DriverOptions &Opts,
                               const PassRegistry &R) {
@@ -794,7 +1018,9 @@ Expected<EmitKind> checkUsage(const DriverOptions &Opts,
   if (!Kind)
     return Kind.takeError();
   PassManager PM;
-  if (Error Err = R.parsePipeline(Opts.Pipeline, PM))
+  if (Error Err = parsePipelineOption(Opts, R, PM))
+    return Err;
+  if (Error Err = checkPrintIRNames(Opts, R, PM))
     return Err;
   if (Opts.DumpPipeline) {
     PM.printAsTextualPipeline(llvm::errs());
@@ -820,6 +1046,10 @@ int wopt::woptMain(int Argc, char **Argv, const PassRegistry &Registry) {
     return 0;
   }
   if (Error Err = resolveShardOutput(Opts))
+    return reportError("", std::move(Err));
+  if (Error Err = loadPipelineFile(Opts))
+    return reportError("", std::move(Err));
+  if (Error Err = loadDriverTarget(Opts, Registry))
     return reportError("", std::move(Err));
   Expected<EmitKind> Kind = checkUsage(Opts, Registry);
   if (!Kind)
@@ -851,7 +1081,11 @@ int wopt::woptMain(int Argc, char **Argv, const PassRegistry &Registry) {
     llvm::outs() << *N << "\n";
     return 0;
   }
+  if (D.verifyOnly()) {
+    D.printVerdicts(llvm::outs());
+    return 0;
+  }
   if (Error Err = D.emit(**C))
     return reportOutputError(Label, outputPath(Opts), std::move(Err));
-  return 0;
+  return D.diffFoundDifferences() ? 1 : 0;
 }

@@ -10,7 +10,12 @@ usage: make_manifest_cases.py OUTDIR CASE
            recipe in docs/Formats.md (a live state dict -> manifest).
   dinov2   dinov2-chunked.pth: {'teacher': ...} with BlockChunk keys
            backbone.blocks.<c>.<g>.*; dinov2-eval.json: the eval layout
-           (blocks.<g>.*), from the same recipe.
+           (blocks.<g>.*), from the same recipe; the same target as
+           checkpoints: dinov2-eval.pth (the state dict), dinov2-eval-wrapped.pth
+           ({'model': sd, 'epoch': 3}).
+  wide     wide.pth: a 119-tensor ConvNeXt-shaped state dict with BatchNorm
+           (stages.<s>.<b>.{depthwise_conv,norm}.*, num_batches_tracked), the
+           checkpoint the manifest-slow findings were checked against.
 """
 import json
 import sys
@@ -78,8 +83,26 @@ def dinov2(outdir):
     teacher["dino_head.last_layer.weight"] = torch.randn(4, d)
     torch.save({"teacher": teacher}, outdir + "/dinov2-chunked.pth")
     write_json(manifest_of(target), outdir + "/dinov2-eval.json")
+    torch.save(target, outdir + "/dinov2-eval.pth")
+    torch.save({"model": target, "epoch": 3}, outdir + "/dinov2-eval-wrapped.pth")
+
+
+
+def wide(outdir):
+    sd = {}
+    block = 0
+    while len(sd) < 119:
+        p = "stages.%d.%d." % divmod(block, 3)
+        sd[p + "depthwise_conv.weight"] = torch.randn(4, 1, 7, 7)
+        sd[p + "depthwise_conv.bias"] = torch.randn(4)
+        sd[p + "norm.weight"] = torch.randn(4)
+        sd[p + "norm.running_var"] = torch.rand(4)
+        sd[p + "norm.num_batches_tracked"] = torch.tensor(7)
+        block += 1
+    keys = list(sd)[:119]
+    torch.save({k: sd[k] for k in keys}, outdir + "/wide.pth")
 
 
 if __name__ == "__main__":
     outdir, case = sys.argv[1], sys.argv[2]
-    {"gdino": gdino, "dinov2": dinov2}[case](outdir)
+    {"gdino": gdino, "dinov2": dinov2, "wide": wide}[case](outdir)

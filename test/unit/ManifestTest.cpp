@@ -1,5 +1,6 @@
 //===- ManifestTest.cpp - Manifest parsing, key grouping, near misses ----===//
 #include "wopt/Manifest/Manifest.h"
+#include "wopt/Manifest/Target.h"
 #include "llvm/Support/raw_ostream.h"
 #include "gtest/gtest.h"
 
@@ -267,6 +268,35 @@ std::vector<std::string> fixes(ArrayRef<std::string> U,
   return F;
 }
 
+// The glob is built from the keys: braces and brackets that are the keys'
+// own are literal (an unclosed '{' once made the glob loop forever).
+TEST(KeyGrouping, GlobsEscapeTheKeysOwnBrackets) {
+  std::vector<std::string> Keys = {"a.{x.0.w", "a.{x.1.w", "b[1].*.c", "d.3.e"};
+  std::vector<KeyGroup> G = groupKeys(Keys);
+  ASSERT_EQ(G.size(), 3u);
+  EXPECT_EQ(G[0].Pattern, "a.{x.{0,1}.w");
+  EXPECT_EQ(G[0].Glob, "a.{x.*.w");
+  EXPECT_EQ(G[1].Glob, "b\\[1\\].\\*.c");
+  EXPECT_EQ(G[2].Glob, "d.3.e");
+  Expected<std::vector<GlobPattern>> Compiled =
+      compileGlobs({G[0].Glob, G[1].Glob}, "allow-missing");
+  ASSERT_TRUE(bool(Compiled)) << toString(Compiled.takeError());
+  EXPECT_TRUE((*Compiled)[0].match("a.{x.7.w"));
+  EXPECT_TRUE((*Compiled)[1].match("b[1].*.c"));
+  EXPECT_FALSE((*Compiled)[1].match("b1.x.c"));
+}
+
+TEST(KeyGrouping, QuoteForPipeline) {
+  EXPECT_EQ(*quoteForPipeline("a.*.b"), "a.*.b");
+  EXPECT_EQ(*quoteForPipeline("(.*)\\.x\\.(.*)=>$1.y.$2"),
+            "(.*)\\.x\\.(.*)=>$1.y.$2");
+  EXPECT_EQ(*quoteForPipeline("a.{b"), "'a.{b'");
+  EXPECT_EQ(*quoteForPipeline("x y"), "'x y'");
+  EXPECT_EQ(*quoteForPipeline("it's"), "\"it's\"");
+  EXPECT_EQ(*quoteForPipeline("a,b"), "'a,b'");
+  EXPECT_FALSE(quoteForPipeline("'\""));
+}
+
 TEST(NearMiss, Chunks) {
   std::vector<std::string> U, M;
   for (int G = 0; G < 12; ++G) {
@@ -352,6 +382,35 @@ TEST(NearMiss, RenamedComponent) {
   EXPECT_EQ(H[0].Fix,
             "rename{rule=(.*)\\.dwconv\\.(.*)=>$1.depthwise_conv.$2}");
   EXPECT_EQ(H[0].NumKeys, 2u);
+}
+
+TEST(NearMiss, FixesSpareKeysBothSidesHave) {
+  // The manifest has a relative_position_index the checkpoint also has:
+  // dropping derived buffers must keep it.
+  std::vector<Hint> H = findNearMisses(
+      {"bert.position_ids"}, {}, nullptr,
+      {"stages.0.attn.relative_position_index", "stages.0.attn.qkv.weight"});
+  ASSERT_EQ(H.size(), 1u);
+  EXPECT_EQ(H[0].Fix, "drop-dynamic-buffers{keep=relative_position_index}");
+  // A matched key under the prefix: strip= would rename it away.
+  EXPECT_TRUE(
+      findNearMisses({"module.a.w"}, {"a.w"}, nullptr, {"module.b.w"}).empty());
+  // Keys outside the prefix that the manifest has: strip=, not select=.
+  H = findNearMisses({"backbone.a.w", "head.fc.w"}, {"a.w"}, nullptr,
+                     {"other.w"});
+  ASSERT_EQ(H.size(), 1u);
+  EXPECT_EQ(H[0].Fix, "canonicalize-prefix{strip=backbone.}");
+  // A rename that would also rename a matched key is not proposed.
+  EXPECT_TRUE(findNearMisses({"stages.0.dwconv.weight"},
+                             {"stages.0.depthwise_conv.weight"}, nullptr,
+                             {"stages.1.dwconv.weight"})
+                  .empty());
+  // A persistent buffer under a wrapper prefix is a prefix to strip, not a
+  // buffer to drop.
+  H = findNearMisses({"module.emb.position_ids", "module.proj.weight"},
+                     {"emb.position_ids", "proj.weight"});
+  ASSERT_EQ(H.size(), 1u);
+  EXPECT_EQ(H[0].Fix, "canonicalize-prefix{strip=module.}");
 }
 
 TEST(NearMiss, NothingForUnrelatedKeys) {
@@ -452,6 +511,60 @@ TEST(Compare, KeysAHintExplainsAreNotListed) {
                "flatten-chunks\n"
                "note: blocks.0.0.w would be blocks.0.w\n"
                "note: blocks.1.3.w would be blocks.3.w\n");
+}
+
+} // namespace
+
+namespace {
+
+ValuePtr tensorOf(DType T, ArrayRef<int64_t> Shape) {
+  auto TV = std::make_shared<TensorValue>();
+  TV->setDType(T);
+  TV->setShape(Shape);
+  return TV;
+}
+
+TEST(Target, FromManifestLooksUpKeys) {
+  Expected<Manifest> M =
+      parseManifest(wrap(R"({"name": "a", "dtype": "f16", "shape": [2]},
+              {"name": "b", "dtype": "f32", "shape": [], "optional": true})"),
+                    "m.json");
+  ASSERT_TRUE(bool(M)) << toString(M.takeError());
+  std::shared_ptr<Target> T = Target::fromManifest(std::move(*M), "m.json");
+  EXPECT_EQ(T->name(), "m.json");
+  EXPECT_EQ(T->source(), Target::Source::Manifest);
+  EXPECT_EQ(T->size(), 2u);
+  ASSERT_TRUE(T->find("a"));
+  EXPECT_EQ(T->find("a")->Type, DType::Float16);
+  EXPECT_TRUE(T->expects("b"));
+  EXPECT_TRUE(T->needs("a"));
+  EXPECT_FALSE(T->needs("b"));
+  EXPECT_FALSE(T->expects("c"));
+  EXPECT_FALSE(T->hasData());
+  EXPECT_EQ(T->tensor("a"), nullptr);
+}
+
+TEST(Target, FromCheckpointKeepsItsTensors) {
+  auto SD = std::make_shared<DictValue>(/*Ordered=*/true);
+  SD->set("w", tensorOf(DType::BFloat16, {3, 4}));
+  SD->set("n", makeInt(3)); // not a tensor: not part of the target
+  auto C = std::make_unique<Checkpoint>(SD);
+  Expected<std::shared_ptr<Target>> T =
+      Target::fromCheckpoint(std::move(C), "model.pth");
+  ASSERT_TRUE(bool(T)) << toString(T.takeError());
+  EXPECT_EQ((*T)->source(), Target::Source::Checkpoint);
+  EXPECT_EQ((*T)->size(), 1u);
+  EXPECT_EQ((*T)->entries()[0].Shape, SmallVector<int64_t>({3, 4}));
+  EXPECT_TRUE((*T)->hasData());
+  ASSERT_TRUE((*T)->tensor("w"));
+  EXPECT_EQ((*T)->tensor("w")->dtype(), DType::BFloat16);
+
+  auto NotSD = std::make_unique<Checkpoint>(makeList({}));
+  Expected<std::shared_ptr<Target>> Bad =
+      Target::fromCheckpoint(std::move(NotSD), "x.pth");
+  ASSERT_FALSE(bool(Bad));
+  EXPECT_EQ(toString(Bad.takeError()),
+            "x.pth: cannot use as a target: the root is not a state dict");
 }
 
 } // namespace

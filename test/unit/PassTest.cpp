@@ -22,6 +22,17 @@ public:
   Statistic Runs{*this, "runs", "times run"};
 };
 
+/// Options checked at parse time: an enumeration, a bounded int and a
+/// required list.
+class StrictPass : public Pass {
+public:
+  using Pass::Pass;
+  llvm::Error run(Checkpoint &) override { return llvm::Error::success(); }
+  EnumOption Mode{*this, "mode", "a mode", {"fast", "exact"}, "fast"};
+  Option<int64_t> Count{*this, "count", "a count", 1, /*Min=*/1};
+  ListOption Items{*this, "items", "what to do", Presence::Required};
+};
+
 class FailingPass : public Pass {
 public:
   using Pass::Pass;
@@ -39,7 +50,14 @@ protected:
     R.registerPass({"fail", "failing pass", [](const PassInfo &I) {
                       return std::make_unique<FailingPass>(I);
                     }});
-    R.registerPipeline({"two-probes", "probe,probe{int=2}", "two probes"});
+    R.registerPass({"strict", "strict pass", [](const PassInfo &I) {
+                      return std::make_unique<StrictPass>(I);
+                    }});
+    R.registerPipeline({"two-probes", "probe,probe{int=2}", "two probes", ""});
+    R.registerPipelineFile("filed",
+                           "// Two passes from a file.\n"
+                           "//\n// More text.\nprobe{int=4}\nfail\n",
+                           "filed.wpipe");
   }
 
   /// Parses Text; returns the error message, "" on success.
@@ -48,6 +66,21 @@ protected:
     if (llvm::Error E = R.parsePipeline(Text, PM))
       return llvm::toString(std::move(E));
     return "";
+  }
+
+  /// Parses Text as a .wpipe file named r.wpipe.
+  std::string parseFile(llvm::StringRef Text) {
+    PM = PassManager();
+    if (llvm::Error E = R.parsePipelineFile(Text, "r.wpipe", PM))
+      return llvm::toString(std::move(E));
+    return "";
+  }
+
+  std::string printedFile() {
+    std::string S;
+    llvm::raw_string_ostream OS(S);
+    PM.printAsPipelineFile(OS, "head");
+    return S;
   }
 
   ProbePass &probe(size_t I) {
@@ -190,6 +223,109 @@ TEST_F(PipelineTest, UnterminatedQuote) {
                                       "'str'\n"
                                       "probe{str='abc}\n"
                                       "          ^");
+}
+
+TEST_F(PipelineTest, EnumIntAndRequiredOptionsAtParseTime) {
+  ASSERT_EQ(parse("strict{items=a mode=exact count=3}"), "");
+  EXPECT_EQ(parse("strict{items=a mode=exakt}"),
+            "bad value for option 'mode' of pass 'strict': expected one of "
+            "fast, exact, got 'exakt' (did you mean 'exact'?)\n"
+            "strict{items=a mode=exakt}\n"
+            "                    ^");
+  EXPECT_EQ(parse("strict{items=a count=0}"),
+            "bad value for option 'count' of pass 'strict': expected an "
+            "integer >= 1, got '0'\n"
+            "strict{items=a count=0}\n"
+            "                     ^");
+  EXPECT_EQ(parse("probe,strict{mode=fast}"),
+            "pass 'strict' needs option 'items' (list)\n"
+            "probe,strict{mode=fast}\n"
+            "      ^\n"
+            "note: strict{items=...}: what to do");
+}
+
+TEST_F(PipelineTest, PipelineFileOnePassPerLine) {
+  ASSERT_EQ(parseFile("// a recipe\n"
+                      "probe{str=a//b}   // a//b is a value, this a comment\n"
+                      "\n"
+                      "  probe{\n"
+                      "    int=5      // one option per line\n"
+                      "    list=x,y\n"
+                      "    list='z // not a comment'\n"
+                      "  },\n"
+                      "fail\n"),
+            "");
+  ASSERT_EQ(PM.passes().size(), 3u);
+  EXPECT_EQ(*probe(0).Str, "a//b");
+  EXPECT_EQ(*probe(1).Int, 5);
+  EXPECT_EQ(*probe(1).List,
+            (std::vector<std::string>{"x", "y", "z // not a comment"}));
+  EXPECT_EQ(PM.passes()[2]->argument(), "fail");
+}
+
+TEST_F(PipelineTest, PipelineFileErrorsHaveLineAndColumn) {
+  EXPECT_EQ(parseFile("probe\n// comment\n  probe{int=x}\n"),
+            "r.wpipe:3:13: bad value for option 'int' of pass 'probe': "
+            "expected an integer, got 'x'\n"
+            "  probe{int=x}\n"
+            "            ^");
+  EXPECT_EQ(parseFile("probe fail\n"),
+            "r.wpipe:1:7: expected a new line or ',' after a pass, got 'f'\n"
+            "probe fail\n"
+            "      ^\n"
+            "note: a .wpipe file has one pass per line");
+  EXPECT_EQ(parseFile("probe\nprobe{int=1\n"),
+            "r.wpipe:2:6: missing '}' to close the options of 'probe'\n"
+            "probe{int=1\n"
+            "     ^");
+  EXPECT_EQ(parseFile("probe,\n"), "r.wpipe:2:1: empty pipeline element\n"
+                                   "\n"
+                                   "^");
+  EXPECT_EQ(parseFile("// only comments\n\n"), "");
+  EXPECT_TRUE(PM.empty());
+}
+
+TEST_F(PipelineTest, PipelineFileSummaryAndNamedUse) {
+  const PipelineInfo *P = R.lookupPipeline("filed");
+  ASSERT_TRUE(P);
+  EXPECT_EQ(P->Summary, "Two passes from a file.");
+  EXPECT_EQ(pipelineFileSummary("// a\n// b\n//\n// c\nx"), "a b");
+  EXPECT_EQ(pipelineFileSummary("x\n// a"), "");
+  ASSERT_EQ(parse("probe,filed,filed"), "");
+  ASSERT_EQ(PM.passes().size(), 5u);
+  EXPECT_EQ(*probe(1).Int, 4);
+  EXPECT_EQ(PM.passes()[1]->pipelineName(), "filed");
+  EXPECT_TRUE(PM.passes()[0]->pipelineName().empty());
+}
+
+TEST_F(PipelineTest, PipelineFileRoundTrips) {
+  ASSERT_EQ(parse("probe{list=a,'b c' str=x},filed,filed,two-probes"), "");
+  std::string File = printedFile();
+  EXPECT_EQ(File, "// head\n"
+                  "probe{str=x list=a,'b c'}\n"
+                  "filed\n"
+                  "//   probe{int=4}\n"
+                  "//   fail\n"
+                  "filed\n"
+                  "//   probe{int=4}\n"
+                  "//   fail\n"
+                  "two-probes\n"
+                  "//   probe\n"
+                  "//   probe{int=2}\n");
+  std::string Line = printed();
+  ASSERT_EQ(parseFile(File), "");
+  EXPECT_EQ(printed(), Line);
+}
+
+TEST_F(PipelineTest, LongEntriesSpanLines) {
+  std::string Long(60, 'x');
+  ASSERT_EQ(parse("probe{str=" + Long + " list=" + Long + ",'b c'}"), "");
+  std::string File = printedFile();
+  EXPECT_EQ(File, "// head\nprobe{\n  str=" + Long + "\n  list=" + Long +
+                      "\n  list='b c'\n}\n");
+  std::string Line = printed();
+  ASSERT_EQ(parseFile(File), "");
+  EXPECT_EQ(printed(), Line);
 }
 
 TEST_F(PipelineTest, FailedParseAddsNothing) {

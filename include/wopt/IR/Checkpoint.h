@@ -8,6 +8,18 @@
 
 namespace wopt {
 
+/// An entry a pass removed from the state dict. Kept so that a later
+/// verification can say which pass removed a key the target wants (and how
+/// to keep it) instead of only "missing"; the value stays reachable (its
+/// storage mapped, nothing copied) for whoever wants it back.
+struct RemovedEntry {
+  std::string Key;    ///< its name when it was removed
+  std::string Pass;   ///< the pass that removed it
+  std::string Reason; ///< "a derived buffer (matches 'attn_mask')"
+  std::string Keep;   ///< the option that keeps it, "" when none
+  ValuePtr Val;
+};
+
 class Checkpoint {
 public:
   Checkpoint() = default;
@@ -40,6 +52,8 @@ public:
   std::string RecordPrefix; ///< zip record folder ("archive", "ck")
   /// Keeps the input mapped as long as the IR lives.
   std::shared_ptr<SourceFile> Source;
+  /// What passes removed from the state dict, in order.
+  std::vector<RemovedEntry> Removed;
 
 private:
   // Destroyed after Root: the graph cuts the edges its nodes still hold.

@@ -37,6 +37,14 @@ unsigned eraseIf(DictValue &D,
 /// numel * size (distinct tensors sharing a storage each count).
 uint64_t tensorBytes(const Value &V);
 
+/// Copies elements [First, First + N) of T's view, in row-major order,
+/// into Out (N * dtypeSize bytes) as the file stores them (its byte
+/// order). A contiguous view of a storage mapped from a file is read with
+/// pread: reading through the mapping would fault the whole input into the
+/// resident set of a process that only streams it (cast, diff).
+llvm::Error readTensorElements(const TensorValue &T, uint64_t First, uint64_t N,
+                               llvm::MutableArrayRef<uint8_t> Out);
+
 } // namespace wopt
 
 #endif

@@ -80,6 +80,11 @@ struct KeyGroup {
   /// The pattern up to its last integer set (without integers: all but the
   /// last component), and the rest. Empty Stem: the pattern cannot merge.
   std::string Stem, Tail;
+  /// An llvm::GlobPattern matching every member: integer sets become `*`,
+  /// glob metacharacters in names are escaped (`a[1]` -> `a\[1]`). Built
+  /// from the keys, never by re-reading Pattern, whose braces may be the
+  /// keys' own. groupKeysByStem leaves the first merged group's.
+  std::string Glob;
 };
 
 /// Groups Keys by their non-integer components; groups appear in the order
@@ -94,6 +99,12 @@ std::vector<KeyGroup> groupKeys(llvm::ArrayRef<std::string> Keys);
 std::vector<KeyGroup> groupKeysByStem(llvm::ArrayRef<std::string> Keys,
                                       size_t MaxNames = 3);
 
+/// V spelled so that the pipeline parser reads it back as one option value
+/// (or one list item): as is when it has no blank, comma or quote and its
+/// brackets balance, else quoted; nullopt when it holds both quote kinds.
+/// Hints use it: their fixes are pasted into pipelines.
+std::optional<std::string> quoteForPipeline(llvm::StringRef V);
+
 /// `{0..6}`, `{0,2,5}`, `{0..3,7}`; the bare number for one value.
 std::string formatIntegerSet(llvm::ArrayRef<uint64_t> SortedUnique);
 
@@ -107,6 +118,8 @@ struct Hint {
   /// Up to two (unexpected key, missing key it would become) pairs; the
   /// second is empty when there is no counterpart (derived buffers).
   std::vector<std::pair<std::string, std::string>> Examples;
+  /// Further `note:` lines, as they are printed.
+  std::vector<std::string> Notes = {};
 };
 
 /// Which keys the hints of findNearMisses account for, by input index.
@@ -119,10 +132,21 @@ struct NearMissCoverage {
 
 /// Near misses between Unexpected and Missing keys (chunk index, prefix,
 /// moved downsample stage, head vs head.fc, one renamed component) and
-/// derived buffers among Unexpected. Ordered by keys explained.
+/// derived buffers among Unexpected. Ordered by keys explained. Matched are
+/// the keys both sides have: no fix a hint proposes drops or renames one
+/// (select= becomes strip=, a rename that would hit one is not proposed,
+/// drop-dynamic-buffers gets keep=).
 std::vector<Hint> findNearMisses(llvm::ArrayRef<std::string> Unexpected,
                                  llvm::ArrayRef<std::string> Missing,
-                                 NearMissCoverage *Coverage = nullptr);
+                                 NearMissCoverage *Coverage = nullptr,
+                                 llvm::ArrayRef<std::string> Matched = {});
+
+/// Buffers models rebuild from their config, as key suffixes at a '.'
+/// boundary (`position_ids`, `relative_position_index`, ...): what
+/// drop-dynamic-buffers drops by default and the hints call derived.
+llvm::ArrayRef<llvm::StringLiteral> derivedBufferNames();
+/// The name of derivedBufferNames() Key ends with, if any.
+std::optional<llvm::StringRef> derivedBufferOf(llvm::StringRef Key);
 
 //===----------------------------------------------------------------------===//
 // Comparison and report
@@ -150,6 +174,14 @@ struct CompareOptions {
   bool PruneUnexpected = false;
   /// Where the manifest came from, as the user spelled it.
   std::string ManifestName;
+  /// What the verdict calls it: "manifest", or "target" for a checkpoint.
+  std::string Noun = "manifest";
+  /// What passes removed from the state dict (Checkpoint::Removed): a
+  /// missing key among them is reported with the pass that removed it.
+  std::vector<RemovedEntry> Removed;
+  /// The manifest was not the run's -target: hints may say that with it,
+  /// passes keep what it expects.
+  bool SuggestTarget = false;
 };
 
 /// Compiles glob patterns; the error names the option and the pattern.
@@ -170,12 +202,15 @@ struct Finding {
   /// Index into Comparison::Hints of the near-miss hint that explains it
   /// (Missing and Unexpected only), -1 for none.
   int HintIndex = -1;
+  /// A missing key a pass removed: which, why, and how to keep it.
+  std::optional<RemovedEntry> RemovedBy = std::nullopt;
 
   bool isError() const { return Allowed == Allowance::None; }
 };
 
 struct Comparison {
   std::string ManifestName;
+  std::string Noun = "manifest";
   /// Missing in manifest order, then unexpected in checkpoint order, then
   /// mismatches in manifest order.
   std::vector<Finding> Findings;

@@ -33,6 +33,9 @@ public:
   void setOutputStream(llvm::raw_ostream &OS) { Out = &OS; }
   /// Receives every pass's remarks and warnings.
   void setDiagnosticHandler(DiagnosticHandler H) { Handler = std::move(H); }
+  /// What the result must match; every pass sees it (Pass::target()).
+  void setTarget(std::shared_ptr<const Target> T) { TheTarget = std::move(T); }
+  const Target *target() const { return TheTarget.get(); }
 
   /// Runs every pass in order; stops at the first error, which names the
   /// pass. With VerifyEach the IR is verified after every pass.
@@ -40,12 +43,18 @@ public:
 
   /// `a{k=v},b` — what -dump-pass-pipeline prints.
   void printAsTextualPipeline(llvm::raw_ostream &OS) const;
+  /// The pipeline as a .wpipe file (PassRegistry::parsePipelineFile reads
+  /// it back into the same passes): Header as `//` comment lines (its first
+  /// paragraph is the summary), then one pass per line; the passes of a
+  /// named pipeline as its name, with the passes it ran as comments.
+  void printAsPipelineFile(llvm::raw_ostream &OS, llvm::StringRef Header) const;
 
 private:
   std::vector<std::unique_ptr<Pass>> Passes;
   InstrumentationOptions Instr;
   llvm::raw_ostream *Out = nullptr;
   DiagnosticHandler Handler;
+  std::shared_ptr<const Target> TheTarget;
 };
 
 } // namespace wopt

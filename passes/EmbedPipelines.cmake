@@ -1,0 +1,15 @@
+# Writes OUT, one WOPT_PIPELINE_FILE(name, "file name", R"wpipe(contents)wpipe")
+# line per .wpipe file in FILES: the named pipelines, compiled into wopt.
+# Run at build time by passes/CMakeLists.txt (cmake -P).
+set(Text "// Generated from passes/pipelines/*.wpipe by EmbedPipelines.cmake.\n")
+foreach(File ${FILES})
+  get_filename_component(Name ${File} NAME_WE)
+  get_filename_component(Base ${File} NAME)
+  file(READ ${File} Contents)
+  string(FIND "${Contents}" ")wpipe\"" Clash)
+  if(NOT Clash EQUAL -1)
+    message(FATAL_ERROR "${File} contains the raw-string delimiter )wpipe\"")
+  endif()
+  string(APPEND Text "WOPT_PIPELINE_FILE(\"${Name}\", \"${Base}\", R\"wpipe(${Contents})wpipe\")\n")
+endforeach()
+file(WRITE ${OUT} "${Text}")
