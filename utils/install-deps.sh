@@ -7,6 +7,7 @@ PACKAGES=(
   llvm-19-dev llvm-19-tools
   libflatbuffers-dev flatbuffers-compiler
   libgtest-dev
+  libtorch-dev  # Wopt::Torch, the LibTorch bridge (lib/Torch)
   python3-torch python3-numpy
   time  # /usr/bin/time: peak RSS in test/bench (make bench)
 )
