@@ -197,11 +197,11 @@ TensorMaker::privateMapping(const SourceFile &F) {
   std::error_code EC;
   auto P = std::make_shared<PrivateMapping>();
   P->Region = sys::fs::mapped_file_region(
-      sys::fs::convertFDToNativeFile(F.fd()),
-      sys::fs::mapped_file_region::priv, F.size(), 0, EC);
+      sys::fs::convertFDToNativeFile(F.fd()), sys::fs::mapped_file_region::priv,
+      F.size(), 0, EC);
   if (EC)
-    return bridgeError(F.path() + ": cannot map copy-on-write: " +
-                       EC.message());
+    return bridgeError(F.path() +
+                       ": cannot map copy-on-write: " + EC.message());
   M = std::move(P);
   return M;
 }
@@ -216,7 +216,7 @@ Expected<void *> TensorMaker::viewBytes(const Storage &S) {
     // The input mapping itself: read, never written (the copy's source).
     const uint8_t *P = S.bytes().data();
     return reinterpret_cast<uintptr_t>(P) % A ? nullptr
-                                               : const_cast<uint8_t *>(P);
+                                              : const_cast<uint8_t *>(P);
   }
   // Copy-on-write needs the file itself (stdin was read into memory).
   if (F.fd() < 0)
@@ -224,8 +224,8 @@ Expected<void *> TensorMaker::viewBytes(const Storage &S) {
   Expected<std::shared_ptr<PrivateMapping>> M = privateMapping(F);
   if (!M)
     return M.takeError();
-  uint8_t *P = reinterpret_cast<uint8_t *>((*M)->Region.data()) +
-               S.sourceOffset();
+  uint8_t *P =
+      reinterpret_cast<uint8_t *>((*M)->Region.data()) + S.sourceOffset();
   return reinterpret_cast<uintptr_t>(P) % A ? nullptr : P;
 }
 
@@ -242,10 +242,9 @@ Expected<c10::Storage> TensorMaker::storageFor(StringRef Name,
     return InPlace.takeError();
   c10::Storage Out;
   if (*InPlace) {
-    at::DataPtr Ptr =
-        TheMode == Mode::View
-            ? keepAlive(*InPlace, Maps.lookup(S.source().get()))
-            : keepAlive(*InPlace, S.source());
+    at::DataPtr Ptr = TheMode == Mode::View
+                          ? keepAlive(*InPlace, Maps.lookup(S.source().get()))
+                          : keepAlive(*InPlace, S.source());
     Out = c10::Storage(c10::Storage::use_byte_size_t(), S.numBytes(),
                        std::move(Ptr), /*allocator=*/nullptr,
                        /*resizable=*/false);
@@ -334,26 +333,33 @@ std::string mismatchText(const Checkpoint &C, const Comparison &R) {
   return where(C) + T.str();
 }
 
-Expected<CompareOptions> compareOptions(const torch::nn::Module &M,
-                                        const TorchLoadOptions &Opts) {
-  CompareOptions CO;
-  CO.ManifestName = "of module " + M.name();
-  std::vector<std::string> Missing = Opts.AllowMissing,
-                           Unexpected = Opts.AllowUnexpected;
+/// The comparison's options. llvm::GlobPattern keeps a reference into its
+/// pattern text, so the strings live here, beside the compiled globs.
+struct ModuleCompare {
+  std::vector<std::string> Missing, Unexpected;
+  CompareOptions Options;
+};
+
+Error compareOptions(const torch::nn::Module &M, const TorchLoadOptions &Opts,
+                     ModuleCompare &Out) {
+  Out.Options.ManifestName = "of module " + M.name();
+  Out.Missing = Opts.AllowMissing;
+  Out.Unexpected = Opts.AllowUnexpected;
   if (!Opts.Strict) {
-    Missing.push_back("*");
-    Unexpected.push_back("*");
+    Out.Missing.push_back("*");
+    Out.Unexpected.push_back("*");
   }
-  Expected<std::vector<GlobPattern>> MG = compileGlobs(Missing, "AllowMissing");
+  Expected<std::vector<GlobPattern>> MG =
+      compileGlobs(Out.Missing, "AllowMissing");
   if (!MG)
     return MG.takeError();
   Expected<std::vector<GlobPattern>> UG =
-      compileGlobs(Unexpected, "AllowUnexpected");
+      compileGlobs(Out.Unexpected, "AllowUnexpected");
   if (!UG)
     return UG.takeError();
-  CO.AllowMissing = std::move(*MG);
-  CO.AllowUnexpected = std::move(*UG);
-  return CO;
+  Out.Options.AllowMissing = std::move(*MG);
+  Out.Options.AllowUnexpected = std::move(*UG);
+  return Error::success();
 }
 
 /// One module entry and the checkpoint tensor it gets.
@@ -376,8 +382,8 @@ Error checkTies(const Checkpoint &C, ArrayRef<Assignment> As) {
     if (X.nbytes() == Y.nbytes() &&
         std::memcmp(X.data_ptr(), Y.data_ptr(), X.nbytes()) == 0)
       continue;
-    return bridgeError(where(C) + "module ties '" + B.Target->Name +
-                       "' and '" + A.Target->Name +
+    return bridgeError(where(C) + "module ties '" + B.Target->Name + "' and '" +
+                       A.Target->Name +
                        "' (one tensor) but the checkpoint holds different "
                        "values for them");
   }
@@ -392,11 +398,12 @@ Expected<TorchLoadResult> loadInto(torch::nn::Module &M, const Checkpoint &C,
   Expected<Manifest> Target = moduleManifest(M);
   if (!Target)
     return Target.takeError();
-  Expected<CompareOptions> CO = compareOptions(M, Opts);
-  if (!CO)
-    return CO.takeError();
+  ModuleCompare MC;
+  if (Error E = compareOptions(M, Opts, MC))
+    return E;
   TorchLoadResult Result;
-  Result.Report = compareWithManifest(*Target, checkpointEntries(**SD), *CO);
+  Result.Report =
+      compareWithManifest(*Target, checkpointEntries(**SD), MC.Options);
   if (!Result.Report.ok())
     return make_error<VerificationFailure>(mismatchText(C, Result.Report));
 
@@ -412,6 +419,9 @@ Expected<TorchLoadResult> loadInto(torch::nn::Module &M, const Checkpoint &C,
       Maker.require(*T);
     }
   for (Assignment &A : As) {
+    if (A.Target->Tensor.layout() != torch::kStrided)
+      return bridgeError(where(C) + "module entry '" + A.Target->Name +
+                         "' is not a dense tensor: only dense entries load");
     Expected<torch::Tensor> T = Maker.make(A.Target->Name, *A.Source);
     if (!T)
       return T.takeError();
@@ -447,7 +457,8 @@ fromTensors(const torch::OrderedDict<std::string, torch::Tensor> &Tensors) {
       return bridgeError("'" + Name + "': undefined tensor");
     if (T.layout() != torch::kStrided || T.is_quantized() ||
         !T.device().is_cpu() || !T.has_storage())
-      return bridgeError("'" + Name + "': only dense CPU tensors can be "
+      return bridgeError("'" + Name +
+                         "': only dense CPU tensors can be "
                          "saved (move it to the CPU, make it dense)");
     Expected<DType> D = tensorDType(Name, T);
     if (!D)
@@ -575,8 +586,8 @@ readStateDict(StringRef Path, const TorchLoadOptions &Opts) {
   return stateDictTensors(**C, Opts.Data);
 }
 
-Expected<std::unique_ptr<Checkpoint>> checkpointFromTensors(
-    const torch::OrderedDict<std::string, torch::Tensor> &T) {
+Expected<std::unique_ptr<Checkpoint>>
+checkpointFromTensors(const torch::OrderedDict<std::string, torch::Tensor> &T) {
   return guard("state dict from tensors", [&] { return fromTensors(T); });
 }
 

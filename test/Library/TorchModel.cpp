@@ -40,8 +40,8 @@ TORCH_MODULE(TiedLinear);
 struct NetImpl : torch::nn::Module {
   NetImpl()
       : conv(register_module(
-            "conv", torch::nn::Conv2d(
-                        torch::nn::Conv2dOptions(3, Dim, 3).padding(1)))),
+            "conv",
+            torch::nn::Conv2d(torch::nn::Conv2dOptions(3, Dim, 3).padding(1)))),
         bn(register_module("bn", torch::nn::BatchNorm2d(Dim))),
         embed(register_module("embed", torch::nn::Embedding(Vocab, Dim))),
         head(register_module("head", TiedLinear(embed->weight))) {}
@@ -118,8 +118,7 @@ int loadWith(const std::string &Dir, const std::string &Pipeline) {
   }
   int Code = fail(R.takeError());
   llvm::outs() << "module unchanged: "
-               << (torch::equal(Before, Model->conv->weight) ? "true"
-                                                             : "false")
+               << (torch::equal(Before, Model->conv->weight) ? "true" : "false")
                << "\n";
   return Code;
 }

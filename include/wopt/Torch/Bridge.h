@@ -26,10 +26,10 @@
 #include "wopt/Pass/PassRegistry.h"
 #include "wopt/Serialization/Torch.h"
 #include "llvm/Support/Error.h"
-#include <torch/nn/module.h>
-#include <torch/ordered_dict.h>
 #include <memory>
 #include <string>
+#include <torch/nn/module.h>
+#include <torch/ordered_dict.h>
 #include <vector>
 
 namespace wopt {
