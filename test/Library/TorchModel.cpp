@@ -11,12 +11,17 @@
 //       only the load, with another pipeline: prints the error
 //   wopt-torch-model write-view DIR
 //       loads with views, writes to a parameter, checks the file unchanged
+//   wopt-torch-model docs DIR
+//       runs the bridge's snippets of docs/Library.md (torch.inc, extracted
+//       when CMake configures) on the same files
 //
 //===----------------------------------------------------------------------===//
 #include "wopt/Torch/Bridge.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 #include <torch/torch.h>
+
+#include "torch.inc"
 
 namespace {
 
@@ -152,6 +157,46 @@ int writeView(const std::string &Dir) {
   return 0;
 }
 
+int check(llvm::Error E) {
+  if (!E)
+    return 0;
+  llvm::outs() << "error: " << llvm::toString(std::move(E)) << "\n";
+  return 1;
+}
+
+int docs(const std::string &Dir) {
+  std::string Train = Dir + "/train.pth", IO = Dir + "/io.pth";
+  Net Copied, Viewed;
+  torch::nn::Linear Other(3, 3);
+  llvm::outs() << "loadTrainingCheckpoint: ";
+  if (check(loadTrainingCheckpoint(*Copied, Train)))
+    return 1;
+  llvm::outs() << "wrong module: ";
+  check(loadTrainingCheckpoint(*Other, Train));
+  llvm::outs() << "loadForInference: ";
+  if (check(loadForInference(*Viewed, Train, Repair)))
+    return 1;
+
+  llvm::Expected<torch::Tensor> X = tensorNamed(IO, "x"),
+                                Tokens = tensorNamed(IO, "tokens"),
+                                Y = tensorNamed(IO, "y"),
+                                Nope = tensorNamed(IO, "nope");
+  if (check(X.takeError()) || check(Tokens.takeError()) || check(Y.takeError()))
+    return 1;
+  llvm::outs() << "tensorNamed nope: ";
+  check(Nope.takeError());
+  torch::NoGradGuard NoGrad;
+  llvm::outs() << "viewed forward bit-exact: "
+               << (torch::equal(Viewed->forward(*X, *Tokens), *Y) ? "true"
+                                                                  : "false")
+               << "\n";
+  if (check(saveForPython(*Copied, Dir + "/doc-saved.pth")) ||
+      check(writeModuleManifest(*Copied, Dir + "/net.json")))
+    return 1;
+  llvm::outs() << "saved doc-saved.pth and net.json\n";
+  return 0;
+}
+
 } // namespace
 
 int main(int Argc, char **Argv) {
@@ -165,7 +210,9 @@ int main(int Argc, char **Argv) {
     return loadWith(Args[1], Args[2]);
   if (Args.size() == 2 && Args[0] == "write-view")
     return writeView(Args[1]);
+  if (Args.size() == 2 && Args[0] == "docs")
+    return docs(Args[1]);
   llvm::errs() << "usage: wopt-torch-model load DIR [copy|view] | load-with "
-                  "DIR PIPELINE | write-view DIR\n";
+                  "DIR PIPELINE | write-view DIR | docs DIR\n";
   return 2;
 }
