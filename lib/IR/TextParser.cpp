@@ -445,9 +445,13 @@ Expected<ValuePtr> Parser::parseValue() {
     return makeFloat(D);
   }
   case Token::String: {
+    SMLoc Loc = Tok.loc();
     Expected<std::string> S = parseString();
     if (!S)
       return S.takeError();
+    if (!isPythonText(*S))
+      return error(Loc, "string is not valid UTF-8; write raw bytes as "
+                        "b\"...\"");
     return makeStr(*S);
   }
   case Token::Bytes: {

@@ -320,6 +320,123 @@ ValuePtr OpaqueValue::clone() const {
 }
 
 //===----------------------------------------------------------------------===//
+// Python names and text
+//===----------------------------------------------------------------------===//
+
+/// Decodes one UTF-8 sequence at S[I] (advancing I); nullopt when it is
+/// malformed, overlong or beyond U+10FFFF. Surrogates are returned as is.
+static std::optional<uint32_t> decodeUTF8(StringRef S, size_t &I) {
+  uint8_t C = S[I];
+  unsigned Len = C < 0x80         ? 1
+                 : (C >> 5) == 6  ? 2
+                 : (C >> 4) == 14 ? 3
+                 : (C >> 3) == 30 ? 4
+                                  : 0;
+  if (!Len || I + Len > S.size())
+    return std::nullopt;
+  uint32_t CP = Len == 1 ? C : C & (0x7F >> Len);
+  for (unsigned K = 1; K < Len; ++K) {
+    uint8_t B = S[I + K];
+    if ((B & 0xC0) != 0x80)
+      return std::nullopt;
+    CP = (CP << 6) | (B & 0x3F);
+  }
+  static const uint32_t MinForLen[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (CP < MinForLen[Len] || CP > 0x10FFFF)
+    return std::nullopt;
+  I += Len;
+  return CP;
+}
+
+bool wopt::isPythonText(StringRef S) {
+  for (size_t I = 0; I < S.size();)
+    if (!decodeUTF8(S, I))
+      return false;
+  return true;
+}
+
+/// Non-ASCII code points that can be part of an identifier. Python's rule
+/// is XID_Continue; wopt keeps out what is certainly not a letter (controls,
+/// Latin-1 symbols, blanks and punctuation blocks, surrogates, private use,
+/// non-characters), so no name can hide a separator.
+static bool isIdentifierCodePoint(uint32_t CP) {
+  if (CP < 0xC0)
+    return CP == 0xAA || CP == 0xB5 || CP == 0xBA;
+  if (CP == 0xD7 || CP == 0xF7)
+    return false;
+  if ((CP >= 0x2000 && CP <= 0x206F) || (CP >= 0x3000 && CP <= 0x3004) ||
+      (CP >= 0xD800 && CP <= 0xF8FF) || CP == 0xFEFF ||
+      (CP >= 0xFFF0 && CP <= 0xFFFF) || (CP & 0xFFFE) == 0xFFFE ||
+      CP >= 0xF0000)
+    return false;
+  return true;
+}
+
+bool wopt::isPythonDottedName(StringRef S) {
+  bool AtStart = true;
+  for (size_t I = 0; I < S.size();) {
+    uint8_t C = S[I];
+    if (C == '.') {
+      if (AtStart)
+        return false; // empty component
+      AtStart = true;
+      ++I;
+      continue;
+    }
+    if (C < 0x80) {
+      bool Ok = isAlpha(C) || C == '_' || (!AtStart && isDigit(C));
+      if (!Ok)
+        return false;
+      ++I;
+    } else {
+      std::optional<uint32_t> CP = decodeUTF8(S, I);
+      if (!CP || !isIdentifierCodePoint(*CP))
+        return false;
+    }
+    AtStart = false;
+  }
+  return !AtStart;
+}
+
+std::string wopt::quoteForMessage(StringRef S) {
+  constexpr size_t Max = 60;
+  std::string Out = "'";
+  auto Hex = [&](uint8_t C) {
+    Out += {'\\', 'x', hexdigit(C >> 4, true), hexdigit(C & 15, true)};
+  };
+  size_t I = 0;
+  while (I < S.size() && I < Max) {
+    uint8_t C = S[I];
+    if (C >= 0x80) {
+      // Letters stay readable; anything else (a line or paragraph
+      // separator above all) is escaped so the message stays one line.
+      size_t Start = I;
+      std::optional<uint32_t> CP = decodeUTF8(S, I);
+      if (CP && isIdentifierCodePoint(*CP)) {
+        Out += S.slice(Start, I);
+      } else {
+        I = CP ? I : Start + 1;
+        for (size_t K = Start; K < I; ++K)
+          Hex(S[K]);
+      }
+      continue;
+    }
+    if (C == '\n')
+      Out += "\\n";
+    else if (C == '\\' || C == '\'')
+      Out += {'\\', char(C)};
+    else if (C < 0x20 || C == 0x7F)
+      Hex(C);
+    else
+      Out += char(C);
+    ++I;
+  }
+  if (I < S.size())
+    Out += "...";
+  return Out + "'";
+}
+
+//===----------------------------------------------------------------------===//
 // Constructors
 //===----------------------------------------------------------------------===//
 

@@ -132,7 +132,19 @@ Error Verifier::verifyValue(const Value *V) {
   }
   if (auto *T = dyn_cast<TensorValue>(V))
     return verifyTensor(*T);
+  if (auto *S = dyn_cast<StringValue>(V)) {
+    if (S->kind() == Value::Kind::Str && !isPythonText(S->value()))
+      return fail("str " + quoteForMessage(S->value()) +
+                  " is not valid UTF-8 (raw bytes are a bytes value)");
+    return Error::success();
+  }
   if (auto *O = dyn_cast<OpaqueValue>(V)) {
+    // An exporter writes these names as GLOBAL text: anything find_class
+    // could not resolve (a newline above all) must never get that far.
+    if (!isPythonDottedName(O->module()) || !isPythonDottedName(O->name()))
+      return fail("opaque global " + quoteForMessage(O->module()) + " " +
+                  quoteForMessage(O->name()) +
+                  " is not a dotted Python identifier");
     if (Error E = verifyChild("<args>", O->Args))
       return E;
     if (Error E = verifyChild("<kwargs>", O->Kwargs))

@@ -51,6 +51,12 @@ void measure(const Value &V, uint64_t &Nodes, uint64_t Budget, uint32_t Depth,
       V, [&](const Value &C) { measure(C, Nodes, Budget, Depth + 1, Height); });
 }
 
+/// A reference to a global that nothing was done to.
+bool isBareGlobal(const OpaqueValue &O) {
+  return O.construct() == OpaqueValue::Construct::Global && !O.State &&
+         O.ListItems.empty() && O.DictItems.empty();
+}
+
 bool isGlobal(const Value &V, StringRef Module, StringRef Name) {
   auto *O = dyn_cast<OpaqueValue>(&V);
   return O && O->construct() == OpaqueValue::Construct::Global &&
@@ -329,7 +335,7 @@ Error PickleReader::stepData(uint8_t Op, uint64_t At, bool &Handled) {
     if (!S)
       return S.takeError();
     bool Text = Unicode || json::isUTF8(*S);
-    if (Unicode && !json::isUTF8(*S))
+    if (Unicode && !isPythonText(*S))
       return error(At, What + " is not valid UTF-8");
     return pushLeaf(Text ? makeStr(*S) : makeBytes(*S), At);
   };
@@ -620,8 +626,15 @@ Error PickleReader::setItems(Item &Target, std::vector<Item> Items,
 //===----------------------------------------------------------------------===//
 
 Error PickleReader::pushGlobal(StringRef Module, StringRef Name, uint64_t At) {
-  if (Module.empty() || Name.empty())
-    return error(At, "global with an empty module or name");
+  // What find_class could resolve, and nothing else: a name holding a
+  // newline or a blank would change meaning when written back as GLOBAL.
+  if (!isPythonDottedName(Module))
+    return error(At, "global module name " + quoteForMessage(Module) +
+                         " is not a dotted Python identifier");
+  if (!isPythonDottedName(Name))
+    return error(At, "global name " + quoteForMessage(Name) + " (module " +
+                         quoteForMessage(Module) +
+                         ") is not a dotted Python identifier");
   return pushLeaf(std::make_shared<OpaqueValue>(mapModuleName(Module).str(),
                                                 Name.str(),
                                                 OpaqueValue::Construct::Global),
@@ -652,6 +665,16 @@ Expected<ValuePtr> PickleReader::reduce(const OpaqueValue &Callable,
   }
   if (M == "builtins" && N == "bytes" && A.empty())
     return makeBytes("");
+  // getattr(Outer, 'Inner'): how protocol 2 names a nested class.
+  if (M == "builtins" && N == "getattr" && A.size() == 2)
+    if (auto *G = dyn_cast<OpaqueValue>(A[0].get()); G && isBareGlobal(*G))
+      if (auto *Attr = dyn_cast<StringValue>(A[1].get());
+          Attr && Attr->kind() == Value::Kind::Str &&
+          isPythonDottedName(Attr->value()) &&
+          !StringRef(Attr->value()).contains('.'))
+        return std::make_shared<OpaqueValue>(G->module(),
+                                             G->name() + "." + Attr->value(),
+                                             OpaqueValue::Construct::Global);
   // Python 3 pickles bytes for protocol 2 as _codecs.encode(text, 'latin1').
   if (M == "_codecs" && N == "encode" && A.size() == 2 &&
       A[0]->kind() == Value::Kind::Str && A[1]->kind() == Value::Kind::Str) {

@@ -92,16 +92,6 @@ void PickleWriter::writeGet(uint32_t Index) {
   writeU32(Index);
 }
 
-bool PickleWriter::fetchMemo(StringRef Key) {
-  auto It = Memo.find(Key);
-  if (It == Memo.end()) {
-    Memo[Key] = NextMemo;
-    return false;
-  }
-  writeGet(It->second);
-  return true;
-}
-
 void PickleWriter::writeInt(int64_t I) {
   if (I >= 0 && I <= 0xFF) {
     op(Op::BININT1);
@@ -140,34 +130,63 @@ void PickleWriter::writeFloat(double D) {
 }
 
 void PickleWriter::writeStr(StringRef S) {
-  if (fetchMemo(("s:" + S).str()))
+  assert(isPythonText(S) && "str that pickle cannot carry");
+  auto [It, New] = StrMemo.try_emplace(S, NextMemo);
+  if (!New) {
+    writeGet(It->second);
     return;
+  }
   op(Op::BINUNICODE);
   writeU32(static_cast<uint32_t>(S.size()));
   Out.append(S.data(), S.size());
   memoize();
 }
 
-void PickleWriter::writeGlobal(StringRef Module, StringRef Name) {
+Error PickleWriter::writeGlobal(StringRef Module, StringRef Name) {
+  if (!isPythonDottedName(Module) || !isPythonDottedName(Name))
+    return createStringError(inconvertibleErrorCode(),
+                             "cannot write global %s %s at '%s': not a "
+                             "dotted Python identifier",
+                             quoteForMessage(Module).c_str(),
+                             quoteForMessage(Name).c_str(),
+                             currentPath().c_str());
   Module = python2Module(Module);
-  if (fetchMemo(("g:" + Module + "\n" + Name).str()))
-    return;
-  op(Op::GLOBAL);
-  Out.append(Module.data(), Module.size());
-  Out.push_back('\n');
-  Out.append(Name.data(), Name.size());
-  Out.push_back('\n');
+  auto Key = std::make_pair(Module.str(), Name.str());
+  if (auto It = GlobalMemo.find(Key); It != GlobalMemo.end()) {
+    writeGet(It->second);
+    return Error::success();
+  }
+  auto [Parent, Last] = Name.rsplit('.');
+  if (Last.empty()) {
+    op(Op::GLOBAL);
+    Out.append(Module.data(), Module.size());
+    Out.push_back('\n');
+    Out.append(Name.data(), Name.size());
+    Out.push_back('\n');
+  } else {
+    // Protocol 2 resolves one name per GLOBAL: getattr(Parent, 'Last'),
+    // as CPython's save_global writes a nested class.
+    cantFail(writeGlobal("builtins", "getattr"));
+    if (Error E = writeGlobal(Module, Parent))
+      return E;
+    writeStr(Last);
+    op(Op::TUPLE2);
+    memoize();
+    op(Op::REDUCE);
+  }
+  GlobalMemo[Key] = NextMemo;
   memoize();
+  return Error::success();
 }
 
 void PickleWriter::writeBytes(StringRef B) {
   // CPython: save_reduce(bytes, ()) when empty, else
   // save_reduce(codecs.encode, (str(obj, 'latin1'), 'latin1')).
   if (B.empty()) {
-    writeGlobal("builtins", "bytes");
+    cantFail(writeGlobal("builtins", "bytes"));
     op(Op::EMPTY_TUPLE);
   } else {
-    writeGlobal("_codecs", "encode");
+    cantFail(writeGlobal("_codecs", "encode"));
     writeStr(latin1ToUTF8(B));
     writeStr("latin1");
     op(Op::TUPLE2);
@@ -178,7 +197,7 @@ void PickleWriter::writeBytes(StringRef B) {
 }
 
 void PickleWriter::writeEmptyOrderedDict() {
-  writeGlobal("collections", "OrderedDict");
+  cantFail(writeGlobal("collections", "OrderedDict"));
   op(Op::EMPTY_TUPLE);
   op(Op::REDUCE);
   memoize();
@@ -271,7 +290,7 @@ Error PickleWriter::writeSequence(const SequenceValue &S) {
   default: {
     // Protocol 2 has no set opcodes: set(list) / frozenset(list) reduces.
     bool Frozen = S.kind() == Value::Kind::FrozenSet;
-    writeGlobal("builtins", Frozen ? "frozenset" : "set");
+    cantFail(writeGlobal("builtins", Frozen ? "frozenset" : "set"));
     op(Op::EMPTY_LIST);
     memoize();
     if (Error E = writeAppends(Elts))
@@ -305,36 +324,15 @@ Error PickleWriter::writeDict(const DictValue &D) {
 }
 
 Error PickleWriter::writeOpaque(const OpaqueValue &O) {
-  writeGlobal(O.module(), O.name());
-  if (O.construct() == OpaqueValue::Construct::Global)
-    return Error::success();
-  if (O.Args) {
-    if (Error E = writeValue(*O.Args))
+  if (Error E = writeGlobal(O.module(), O.name()))
+    return E;
+  if (O.construct() != OpaqueValue::Construct::Global) {
+    if (Error E = writeConstruction(O))
       return E;
-  } else {
-    op(Op::EMPTY_TUPLE);
+    memoize();
   }
-  switch (O.construct()) {
-  case OpaqueValue::Construct::Reduce:
-    op(Op::REDUCE);
-    break;
-  case OpaqueValue::Construct::NewObj:
-    op(Op::NEWOBJ);
-    break;
-  case OpaqueValue::Construct::NewObjEx:
-    if (O.Kwargs) {
-      if (Error E = writeValue(*O.Kwargs))
-        return E;
-    } else {
-      op(Op::EMPTY_DICT);
-      memoize();
-    }
-    op(Op::NEWOBJ_EX);
-    break;
-  case OpaqueValue::Construct::Global:
-    llvm_unreachable("handled above");
-  }
-  memoize();
+  // Whatever was done to the object after it was made, a bare global
+  // included: APPENDS, SETITEMS, then BUILD, as the reader saw them.
   if (!O.ListItems.empty())
     if (Error E = writeAppends(O.ListItems))
       return E;
@@ -347,6 +345,37 @@ Error PickleWriter::writeOpaque(const OpaqueValue &O) {
     return E;
   op(Op::BUILD);
   return Error::success();
+}
+
+/// The arguments and the REDUCE/NEWOBJ/NEWOBJ_EX that call the global.
+Error PickleWriter::writeConstruction(const OpaqueValue &O) {
+  if (O.Args) {
+    if (Error E = writeValue(*O.Args))
+      return E;
+  } else {
+    op(Op::EMPTY_TUPLE);
+  }
+  switch (O.construct()) {
+  case OpaqueValue::Construct::Reduce:
+    op(Op::REDUCE);
+    return Error::success();
+  case OpaqueValue::Construct::NewObj:
+    op(Op::NEWOBJ);
+    return Error::success();
+  case OpaqueValue::Construct::NewObjEx:
+    if (O.Kwargs) {
+      if (Error E = writeValue(*O.Kwargs))
+        return E;
+    } else {
+      op(Op::EMPTY_DICT);
+      memoize();
+    }
+    op(Op::NEWOBJ_EX);
+    return Error::success();
+  case OpaqueValue::Construct::Global:
+    break;
+  }
+  llvm_unreachable("a bare global has no construction");
 }
 
 Error PickleWriter::writeValue(const Value &V) {
@@ -372,9 +401,17 @@ Error PickleWriter::writeValue(const Value &V) {
   case Value::Kind::Float:
     writeFloat(cast<FloatValue>(V).value());
     return Error::success();
-  case Value::Kind::Str:
-    writeStr(cast<StringValue>(V).value());
+  case Value::Kind::Str: {
+    const std::string &S = cast<StringValue>(V).value();
+    if (!isPythonText(S))
+      return createStringError(inconvertibleErrorCode(),
+                               "cannot write str %s at '%s': not valid UTF-8 "
+                               "(bytes must be a bytes value)",
+                               quoteForMessage(S).c_str(),
+                               currentPath().c_str());
+    writeStr(S);
     return Error::success();
+  }
   case Value::Kind::Bytes:
     writeBytes(cast<StringValue>(V).value());
     return Error::success();

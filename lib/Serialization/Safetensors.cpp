@@ -404,6 +404,10 @@ static void collectMetadata(const DictValue &Root, ExportPlan &Plan) {
                                cast<StringValue>(*E.Val).value());
 }
 
+/// Largest broadcast view (one whose elements repeat storage bytes) that a
+/// safetensors export materialises.
+constexpr uint64_t MaxExpandedViewBytes = 1ull << 30;
+
 static Error checkTensor(StringRef Path, StringRef Name, const TensorValue &T) {
   if (Name == MetadataKey)
     return fileError(Path, "tensor name '__metadata__' is reserved by "
@@ -425,6 +429,16 @@ static Error checkTensor(StringRef Path, StringRef Name, const TensorValue &T) {
                        "view " + T.typeString() +
                            " reaches past its storage of " +
                            Twine(S->numBytes()) + " bytes");
+  // safetensors has no strides: a broadcast (stride-0) view is written
+  // element by element. Bound what that costs by what the file holds.
+  if (OutBytes > S->numBytes() && OutBytes > MaxExpandedViewBytes)
+    return tensorError(Path, Name,
+                       "view " + T.typeString() + " expands a storage of " +
+                           Twine(S->numBytes()) + " bytes to " +
+                           Twine(OutBytes) +
+                           " bytes; wopt writes broadcast views up to 1 GiB "
+                           "(write a .pth, which keeps the view, or make it "
+                           "contiguous in torch)");
   return Error::success();
 }
 

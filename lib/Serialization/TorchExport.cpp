@@ -106,13 +106,16 @@ Error TorchPickler::writeRebuildTensor(const TensorValue &T, bool Inner,
                      Twine(Rec.S->numBytes()) + " bytes, not a multiple of " +
                      dtypeName(Rec.Type) + " elements");
 
-  W.writeGlobal("torch._utils",
-                V3 ? "_rebuild_tensor_v3" : "_rebuild_tensor_v2");
+  if (Error E = W.writeGlobal("torch._utils",
+                              V3 ? "_rebuild_tensor_v3" : "_rebuild_tensor_v2"))
+    return E;
   W.op(PickleWriter::Op::MARK);
   // Persistent id ('storage', torch.<X>Storage, key, 'cpu', numel).
   W.op(PickleWriter::Op::MARK);
   W.writeStr("storage");
-  W.writeGlobal("torch", V3 ? "UntypedStorage" : dtypeStorageName(Rec.Type));
+  if (Error E = W.writeGlobal("torch", V3 ? "UntypedStorage"
+                                          : dtypeStorageName(Rec.Type)))
+    return E;
   W.writeStr(Rec.Key);
   W.writeStr("cpu");
   W.writeInt(static_cast<int64_t>(V3 ? Rec.S->numBytes()
@@ -141,7 +144,8 @@ Error TorchPickler::writeRebuildTensor(const TensorValue &T, bool Inner,
     W.writeEmptyOrderedDict();
   }
   if (V3)
-    W.writeGlobal("torch", dtypeTorchName(Rec.Type));
+    if (Error E = W.writeGlobal("torch", dtypeTorchName(Rec.Type)))
+      return E;
   if (T.Metadata)
     if (Error E = W.writeValue(*T.Metadata))
       return E;
@@ -158,8 +162,10 @@ Error TorchPickler::writeTensor(const TensorValue &T, PickleWriter &W) {
   if (!T.isParameter())
     return writeRebuildTensor(T, /*Inner=*/false, W);
   bool WithState = static_cast<bool>(T.ParamState);
-  W.writeGlobal("torch._utils", WithState ? "_rebuild_parameter_with_state"
-                                          : "_rebuild_parameter");
+  if (Error E = W.writeGlobal("torch._utils",
+                              WithState ? "_rebuild_parameter_with_state"
+                                        : "_rebuild_parameter"))
+    return E;
   Error E = W.writeTuple(WithState ? 4 : 3, [&](size_t I) -> Error {
     switch (I) {
     case 0:

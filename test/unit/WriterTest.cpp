@@ -139,6 +139,85 @@ TEST(PickleWriter, OpaqueNewObjWithState) {
   EXPECT_EQ(pickle(O), Expected);
 }
 
+/// The message of writing V, or "" when it was written.
+std::string pickleError(const Value &V) {
+  PickleWriter W;
+  Error E = W.writeValue(V);
+  return E ? toString(std::move(E)) : std::string();
+}
+
+TEST(PickleWriter, RefusesGlobalsFindClassCouldNotResolve) {
+  // Whatever built the IR, no name becomes GLOBAL text that reads back as
+  // more opcodes.
+  for (auto [Module, Name] : std::vector<std::pair<std::string, std::string>>{
+           {"builtins\nprint\n(X", "len"},
+           {"builtins", "print\nx"},
+           {"os system", "x"},
+           {"", "x"},
+           {"builtins", ""},
+           {"9lives", "x"},
+           {"a..b", "x"},
+           {"builtins", "len."},
+           {std::string("builtins\0", 9), "len"},
+           {"\xff\xfe", "x"}}) {
+    OpaqueValue O(Module, Name, OpaqueValue::Construct::Global);
+    std::string Msg = pickleError(O);
+    EXPECT_NE(Msg.find("not a dotted Python identifier"), std::string::npos)
+        << Module << " " << Name << ": " << Msg;
+    EXPECT_EQ(Msg.find('\n'), std::string::npos) << Msg;
+  }
+}
+
+TEST(PickleWriter, MemoKeysOfStrsAndGlobalsNeverCollide) {
+  // Once, "module\nname" was the memo key of a global and strs shared the
+  // map: a str could fetch a global.
+  std::vector<ValuePtr> L = {
+      std::make_shared<OpaqueValue>("collections", "OrderedDict",
+                                    OpaqueValue::Construct::Global),
+      makeStr("collections\nOrderedDict"), makeStr("g:collections"),
+      std::make_shared<OpaqueValue>("collections", "OrderedDict",
+                                    OpaqueValue::Construct::Global)};
+  std::string P = pickle(SequenceValue(Value::Kind::List, L));
+  // ] BINPUT0 ( GLOBAL BINPUT1 X.. BINPUT2 X.. BINPUT3 BINGET1 e
+  std::string Expected = lit("\x80\x02]q\x00(ccollections\nOrderedDict\n"
+                             "q\x01X\x17\x00\x00\x00"
+                             "collections\n"
+                             "OrderedDictq\x02X\x0d\x00\x00\x00"
+                             "g:collectionsq\x03h\x01"
+                             "e.");
+  EXPECT_EQ(P, Expected);
+}
+
+TEST(PickleWriter, RefusesStrThatIsNotUTF8) {
+  auto D = std::make_shared<DictValue>();
+  D->set("k", makeStr("\xff\xfe"));
+  std::string Msg = pickleError(*D);
+  EXPECT_NE(Msg.find("not valid UTF-8"), std::string::npos) << Msg;
+  EXPECT_NE(Msg.find("at 'k'"), std::string::npos) << Msg;
+  // A lone surrogate is what pickle's 'surrogatepass' writes: kept.
+  EXPECT_EQ(pickleError(StringValue(Value::Kind::Str, "\xed\xa0\x80")), "");
+}
+
+TEST(PickleWriter, NestedGlobalIsGetattrInProtocol2) {
+  // What CPython's save_global writes for a nested class with protocol 2.
+  OpaqueValue O("m", "Outer.Inner", OpaqueValue::Construct::Global);
+  std::string Expected = lit("\x80\x02"
+                             "c__builtin__\ngetattr\nq\x00"
+                             "cm\nOuter\nq\x01X\x05\x00\x00\x00"
+                             "Innerq\x02\x86q\x03Rq\x04.");
+  EXPECT_EQ(pickle(O), Expected);
+}
+
+TEST(PickleWriter, StateOfABareGlobalIsWritten) {
+  // BUILD on a global: the reader keeps the state, so the writer must too.
+  OpaqueValue O("torch", "FloatStorage", OpaqueValue::Construct::Global);
+  O.State = makeStr("$");
+  EXPECT_EQ(pickle(O), lit("\x80\x02"
+                           "ctorch\nFloatStorage\nq\x00"
+                           "X\x01\x00\x00\x00$q\x01"
+                           "b."));
+}
+
 TEST(PickleWriter, LongMemoIndices) {
   std::vector<ValuePtr> L;
   for (int I = 0; I < 300; ++I)

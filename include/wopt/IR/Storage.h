@@ -70,8 +70,7 @@ public:
   /// NumBytes produced on demand by Produce (which keeps alive whatever it
   /// reads from).
   static std::shared_ptr<Storage> computed(std::string Key, DType ElemType,
-                                           uint64_t NumBytes,
-                                           Producer Produce);
+                                           uint64_t NumBytes, Producer Produce);
 
   /// The key the file gave it ("0", "1", ...); exporters may renumber.
   const std::string &key() const { return Key; }

@@ -326,6 +326,18 @@ llvm::StringRef pythonTypeName(const Value &V);
 /// The same with an article, for messages: "a dict", "an int", "None".
 std::string describeKind(const Value &V);
 
+/// Is S text as Python's pickle carries a str: UTF-8, where a lone
+/// surrogate (U+D800..U+DFFF) is allowed because pickle writes str with the
+/// 'surrogatepass' error handler?
+bool isPythonText(llvm::StringRef S);
+/// Is S a name pickle's find_class could resolve: non-empty identifiers
+/// joined by single dots ("torch._utils", "Outer.Inner")? Identifiers are
+/// ASCII letters, digits and '_' (not starting with a digit), plus non-ASCII
+/// letters in UTF-8; no blank, control character, newline or punctuation.
+bool isPythonDottedName(llvm::StringRef S);
+/// S for a one-line message: quoted, escaped, cut to about 60 characters.
+std::string quoteForMessage(llvm::StringRef S);
+
 /// "f32[1, 77]", "i64[]"
 std::string formatTensorType(DType T, llvm::ArrayRef<int64_t> Shape);
 /// Row-major strides for Shape.

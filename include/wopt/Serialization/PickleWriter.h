@@ -7,6 +7,10 @@
 // so a torch.save file written by wopt reads like one written by torch.
 // Strings and globals are memoized by value and fetched with BINGET.
 //
+// The writer never emits more than its input said: a global whose module
+// or name is not a dotted Python identifier, or a str that is not UTF-8,
+// is refused with an error naming where it sits, whatever built the IR.
+//
 // writeValue() walks a Value tree; tensors are delegated to a callback
 // because how a tensor is pickled (persistent ids, rebuild functions) is the
 // torch exporter's business.
@@ -19,6 +23,7 @@
 #include "llvm/ADT/FunctionExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/Error.h"
+#include <map>
 #include <string>
 #include <vector>
 
@@ -54,13 +59,16 @@ public:
   /// Two's complement little-endian bytes, as LONG1/LONG4 carry them.
   void writeLong(llvm::StringRef Bytes);
   void writeFloat(double D);
-  /// BINUNICODE; memoized by value.
+  /// BINUNICODE; memoized by value. S must be Python text (asserted):
+  /// writeValue checks the strs it takes from the IR.
   void writeStr(llvm::StringRef S);
   /// Protocol 2 has no bytes opcode: _codecs.encode(latin1 text, 'latin1').
   void writeBytes(llvm::StringRef B);
   /// GLOBAL module name; memoized by value. Python 3 module names are
-  /// written under their Python 2 spelling (builtins -> __builtin__).
-  void writeGlobal(llvm::StringRef Module, llvm::StringRef Name);
+  /// written under their Python 2 spelling (builtins -> __builtin__). A
+  /// nested name ("Outer.Inner") is getattr(Outer, 'Inner'), as protocol 2
+  /// has it. Fails when either is not a dotted Python identifier.
+  llvm::Error writeGlobal(llvm::StringRef Module, llvm::StringRef Name);
   /// An empty collections.OrderedDict(): GLOBAL, EMPTY_TUPLE, REDUCE, memo.
   void writeEmptyOrderedDict();
   /// Writes the N values already produced by Elt as a tuple (TUPLE1-3 or
@@ -75,17 +83,19 @@ private:
   llvm::Error writeSequence(const SequenceValue &S);
   llvm::Error writeDict(const DictValue &D);
   llvm::Error writeOpaque(const OpaqueValue &O);
+  llvm::Error writeConstruction(const OpaqueValue &O);
   llvm::Error writeAppends(llvm::ArrayRef<ValuePtr> Items);
   llvm::Error writeSetItems(llvm::ArrayRef<DictEntry> Items);
   llvm::Error writeItem(const ValuePtr &V);
   void writeGet(uint32_t Index);
   void writeU32(uint32_t V);
-  bool fetchMemo(llvm::StringRef Key);
 
   std::string Out;
   uint32_t NextMemo = 0;
-  /// "s:<text>" and "g:<module>\n<name>" -> memo index.
-  llvm::StringMap<uint32_t> Memo;
+  /// Memo indices of strs by text, and of globals by (module, name): two
+  /// maps, so no key of one kind can ever equal a key of the other.
+  llvm::StringMap<uint32_t> StrMemo;
+  std::map<std::pair<std::string, std::string>, uint32_t> GlobalMemo;
   std::vector<std::string> Path;
   unsigned Depth = 0;
   TensorCallback OnTensor;
