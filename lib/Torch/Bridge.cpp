@@ -431,12 +431,23 @@ Expected<TorchLoadResult> loadInto(torch::nn::Module &M, const Checkpoint &C,
     return E;
 
   torch::NoGradGuard NoGrad;
+  // Module tensors adopt storages (View). A storage adopted by one module
+  // tensor is not adopted by another: the module would come out with
+  // entries tied that it keeps apart. The second one gets a copy.
+  DenseMap<const Storage *, const void *> Adopter;
   for (Assignment &A : As) {
     const torch::Tensor &Dst = A.Target->Tensor;
-    bool Viewed = Maker.isView(A.Source->storage().get());
+    const Storage *S = A.Source->storage().get();
     if (Opts.Data == TensorData::View && Dst.device().is_cpu()) {
-      Dst.set_data(A.Data); // adopts the view (or the copy just made)
-      ++(Viewed ? Result.NumViewed : Result.NumCopied);
+      const void *Impl = Dst.unsafeGetTensorImpl();
+      auto [It, New] = Adopter.try_emplace(S, Impl);
+      if (New || It->second == Impl) {
+        Dst.set_data(A.Data); // the view (or the aligned copy just made)
+        ++(Maker.isView(S) ? Result.NumViewed : Result.NumCopied);
+      } else {
+        Dst.set_data(A.Data.clone());
+        ++Result.NumCopied;
+      }
     } else {
       Dst.copy_(A.Data);
       ++Result.NumCopied;

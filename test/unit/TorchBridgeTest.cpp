@@ -401,6 +401,33 @@ TEST(TorchLoad, TiedEntriesMustAgree) {
   }
 }
 
+TEST(TorchLoad, ViewsNeverTieWhatTheModuleKeepsApart) {
+  TempDir Dir;
+  torch::OrderedDict<std::string, torch::Tensor> In;
+  torch::Tensor Base = torch::arange(8, torch::kFloat32);
+  In.insert("a", Base.narrow(0, 0, 4));
+  In.insert("b", Base.narrow(0, 4, 4)); // the same storage in the file
+  auto C = checkpointFromTensors(In);
+  ASSERT_TRUE(bool(C));
+  std::string Path = Dir.file("shared.pth");
+  ASSERT_FALSE(bool(exportTorch(**C, Path)));
+  torch::nn::Module M;
+  torch::Tensor A = M.register_parameter("a", torch::zeros({4}));
+  torch::Tensor B = M.register_parameter("b", torch::zeros({4}));
+  TorchLoadOptions Opts;
+  Opts.Data = TensorData::View;
+  auto R = loadStateDict(M, Path, Opts);
+  ASSERT_TRUE(bool(R)) << errorText(R);
+  EXPECT_EQ(R->NumViewed, 1u);
+  EXPECT_EQ(R->NumCopied, 1u);
+  EXPECT_TRUE(torch::equal(B, torch::arange(4, 8, torch::kFloat32)));
+  {
+    torch::NoGradGuard NoGrad;
+    A.fill_(-1);
+  }
+  EXPECT_TRUE(torch::equal(B, torch::arange(4, 8, torch::kFloat32)));
+}
+
 TEST(TorchLoad, OnlyDenseModuleEntries) {
   torch::OrderedDict<std::string, torch::Tensor> Dense;
   Dense.insert("s", torch::eye(2));

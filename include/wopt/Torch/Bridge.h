@@ -45,7 +45,9 @@ enum class TensorData {
   /// this process's copy of the page, never the file. The file must not be
   /// truncated or rewritten in place while views of it live (as with any
   /// mapping). Storages that are not mapped (built or changed by a pass,
-  /// read from stdin) or not aligned are copied.
+  /// read from stdin) or not aligned are copied; so is, in loadStateDict, a
+  /// storage shared by module entries that are separate tensors (loading
+  /// never ties what the module does not tie).
   View,
 };
 
