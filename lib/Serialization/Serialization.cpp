@@ -2,6 +2,7 @@
 #include "wopt/Serialization/Serialization.h"
 #include "wopt/IR/TextIR.h"
 #include "wopt/Serialization/FlatBuffers.h"
+#include "wopt/Serialization/PickleReader.h"
 #include "wopt/Serialization/Safetensors.h"
 #include "wopt/Serialization/Torch.h"
 #include "llvm/ADT/StringSwitch.h"
@@ -31,14 +32,6 @@ StringRef wopt::formatName(FileFormat F) {
   llvm_unreachable("bad format");
 }
 
-/// torch.save's legacy format starts with pickle protocol 2 and the magic
-/// number 0x1950a86a20f9469cfc6c as a 10-byte LONG1.
-static bool isLegacyTorch(StringRef S) {
-  return S.starts_with(StringRef("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20"
-                                 "\x6a\xa8\x50\x19",
-                                 14));
-}
-
 /// safetensors: u64 header length, then a JSON object. The length is not
 /// checked against the file here, so that the reader can say what is wrong
 /// with it; the 2^40 bound only keeps text files (whose first eight bytes
@@ -54,7 +47,7 @@ FileFormat wopt::detectFormat(ArrayRef<uint8_t> Bytes) {
   StringRef S(reinterpret_cast<const char *>(Bytes.data()), Bytes.size());
   if (S.starts_with("PK\x03\x04") || S.starts_with("PK\x05\x06"))
     return FileFormat::TorchZip; // importTorch refuses TorchScript archives
-  if (isLegacyTorch(S))
+  if (looksLikeLegacyTorch(Bytes))
     return FileFormat::TorchLegacy;
   if (S.size() >= 8 && S.substr(4, 4) == "WOPT")
     return FileFormat::FlatBuffers;

@@ -80,8 +80,13 @@ public:
   DType elementType() const { return ElemType; }
   void setElementType(DType T) { ElemType = T; }
   uint64_t numBytes() const { return NumBytes; }
+  /// The device torch saved it from ("cpu", "cuda:0", ...), written back as
+  /// it was; torch.load maps it with map_location.
+  const std::string &location() const { return Location; }
+  void setLocation(std::string L) { Location = std::move(L); }
   DataKind kind() const { return Kind; }
-  bool hasData() const { return Kind != DataKind::Elided; }
+  /// An empty storage has all of its (no) bytes, whatever its kind.
+  bool hasData() const { return Kind != DataKind::Elided || NumBytes == 0; }
   /// The bytes (empty when elided). Touching them faults mapped pages in; a
   /// computed storage is materialised (once) into memory: exporters should
   /// stream it with read() instead.
@@ -98,6 +103,7 @@ public:
 private:
   Storage() = default;
   std::string Key;
+  std::string Location = "cpu";
   DType ElemType = DType::UInt8;
   uint64_t NumBytes = 0;
   DataKind Kind = DataKind::Elided;

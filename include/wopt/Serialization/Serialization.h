@@ -53,7 +53,7 @@ void writeSummary(const Checkpoint &C, llvm::raw_ostream &OS);
 struct ReaderLimits {
   uint64_t MaxStackDepth = 1u << 20;
   uint64_t MaxMemoSize = 1u << 24;
-  uint64_t MaxNesting = 1000;
+  uint64_t MaxNesting = MaxGraphDepth;
   uint64_t MaxOpcodes = 1ull << 31;
   uint64_t MaxValueNodes = 1ull << 26;
 };

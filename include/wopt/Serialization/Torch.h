@@ -12,6 +12,17 @@ llvm::Expected<std::unique_ptr<Checkpoint>>
 importTorch(std::shared_ptr<SourceFile> Source,
             const ReaderLimits &Limits = {});
 
+/// Reads Pickle as the data.pkl of a torch zip whose storage records are
+/// not at hand: every storage is elided, with the size its persistent id
+/// gives. Name prefixes messages. What importTorch makes of a file's pickle,
+/// for tests and fuzzing of the pickle layer.
+llvm::Expected<std::unique_ptr<Checkpoint>>
+importTorchPickle(llvm::ArrayRef<uint8_t> Pickle, llvm::StringRef Name,
+                  const ReaderLimits &Limits = {});
+
+/// The data.pkl exportTorch writes for C; storages need no data here.
+llvm::Expected<std::string> pickleTorch(const Checkpoint &C);
+
 struct TorchExportOptions {
   /// Record folder; empty: the output file's base name without extension,
   /// as torch.save does ("archive" when writing to stdout).
