@@ -318,7 +318,7 @@ TEST(TorchLoad, StrictByDefaultAndLeavesTheModuleAlone) {
   Model Src;
   std::string Path = savedModel(Dir, Src, [](DictValue &SD) {
     eraseIf(SD, [](const DictEntry &E) { return *E.keyString() == "stem"; });
-    SD.set("extra", SD.lookup("ids")->clone());
+    SD.set("extra", SD.lookup("ids")->copyNode());
   });
   Model Dst;
   torch::Tensor Before = Dst.block->fc->weight.clone();
