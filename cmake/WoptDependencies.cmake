@@ -48,6 +48,26 @@ foreach(_wopt_archive IN LISTS _wopt_llvm_archives)
   endif()
 endforeach()
 
+# libdeflate (Debian libdeflate-dev) computes the CRC-32 of the bytes
+# wopt's writers produce (lib/Serialization/ZipWriter.cpp). Version 1.14 has
+# no CMake package; its static archive is linked by path, like LLVM's, so
+# neither wopt nor a consumer needs libdeflate.so at run time. Only the build
+# needs the header; a consumer needs the archive.
+find_library(WOPT_LIBDEFLATE_LIBRARY NAMES libdeflate.a)
+if(NOT WOPT_FINDING_PACKAGE)
+  find_path(WOPT_LIBDEFLATE_INCLUDE_DIR libdeflate.h)
+endif()
+if(NOT WOPT_LIBDEFLATE_LIBRARY OR
+   (NOT WOPT_FINDING_PACKAGE AND NOT WOPT_LIBDEFLATE_INCLUDE_DIR))
+  set(_wopt_msg "wopt needs libdeflate.a and libdeflate.h (Debian: libdeflate-dev)")
+  if(WOPT_FINDING_PACKAGE)
+    set(Wopt_NOT_FOUND_MESSAGE ${_wopt_msg})
+    set(Wopt_FOUND FALSE)
+    return()
+  endif()
+  message(FATAL_ERROR ${_wopt_msg})
+endif()
+
 # Usage requirements every wopt library passes on: LLVM's headers and
 # definitions, and the link line above. GLOBAL so that a project that adds
 # wopt with add_subdirectory sees it from its own directories.
@@ -62,6 +82,7 @@ if(NOT TARGET Wopt::Deps)
   target_compile_definitions(Wopt::Deps INTERFACE ${_wopt_llvm_defs})
   target_link_libraries(Wopt::Deps INTERFACE
     ${_wopt_llvm_archives}
+    ${WOPT_LIBDEFLATE_LIBRARY}
     ZLIB::ZLIB
     Threads::Threads
     ${CMAKE_DL_LIBS})

@@ -68,6 +68,12 @@ Error wopt::renameKeys(DictValue &D,
   return Error::success();
 }
 
+TensorValue &wopt::ownTensor(DictEntry &E) {
+  assert(isa<TensorValue>(E.Val.get()) && "entry does not hold a tensor");
+  E.Val = E.Val->copyNode();
+  return cast<TensorValue>(*E.Val);
+}
+
 unsigned wopt::eraseIf(DictValue &D,
                        function_ref<bool(const DictEntry &)> Pred) {
   std::vector<DictEntry> &Entries = D.entries();
@@ -79,9 +85,11 @@ unsigned wopt::eraseIf(DictValue &D,
 }
 
 uint64_t wopt::tensorBytes(const Value &V) {
-  if (auto *T = dyn_cast<TensorValue>(&V))
-    return T->numel().value_or(0) * dtypeSize(T->dtype());
   uint64_t N = 0;
-  forEachChild(V, [&](const Value &C) { N += tensorBytes(C); });
+  forEachNode(V, [&](const Value &X) {
+    if (auto *T = dyn_cast<TensorValue>(&X))
+      N += T->numel().value_or(0) * dtypeSize(T->dtype());
+    return true;
+  });
   return N;
 }

@@ -153,4 +153,12 @@ void Storage::setOwnedBytes(std::vector<uint8_t> Bytes) {
   Produce = nullptr;
   Source.reset();
   SourceOffset = 0;
+  SourceRecordName.clear();
+  SourceCRC.reset();
+}
+
+void Storage::setSourceRecord(std::string Name, uint32_t CRC) {
+  assert(Kind == DataKind::Mapped && "only mapped bytes come from a record");
+  SourceRecordName = std::move(Name);
+  SourceCRC = CRC ? std::optional<uint32_t>(CRC) : std::nullopt;
 }

@@ -428,15 +428,10 @@ Expected<ValuePtr> Parser::parseIntegerValue() {
   int64_t V;
   if (!Text.getAsInteger(10, V))
     return makeInt(V);
-  // Roughly 3.33 bits per digit; one more for the sign.
-  unsigned Bits = (unsigned)Text.size() * 4 + 8;
-  APInt A(Bits, Text, 10);
-  unsigned NumBytes = (A.getSignificantBits() + 7) / 8;
-  APInt W = A.trunc(NumBytes * 8);
-  std::string Bytes(NumBytes, '\0');
-  for (unsigned I = 0; I < NumBytes; ++I)
-    Bytes[I] = (char)W.extractBitsAsZExtValue(8, I * 8);
-  return std::make_shared<BigIntValue>(std::move(Bytes));
+  std::optional<std::string> Bytes = longBytesFromDecimal(Text);
+  if (!Bytes)
+    return error("integer literal of more than 10000 digits");
+  return std::make_shared<BigIntValue>(std::move(*Bytes));
 }
 
 //===----------------------------------------------------------------------===//
@@ -479,7 +474,8 @@ Expected<ValuePtr> Parser::parseNamedValue() {
     if (!Defining.count(Name))
       return error(NameTok.loc(), "use of undefined value '" + NameTok.Text +
                                       "' (a value is defined as '" +
-                                      NameTok.Text + " = ...' before it is "
+                                      NameTok.Text +
+                                      " = ...' before it is "
                                       "used)");
     ValuePtr &Ref = ForwardRefs[Name];
     if (!Ref) {
@@ -489,8 +485,8 @@ Expected<ValuePtr> Parser::parseNamedValue() {
     return Ref;
   }
   if (Defined.count(Name) || !Defining.insert(Name).second)
-    return error(NameTok.loc(), "value '" + NameTok.Text +
-                                    "' is already defined");
+    return error(NameTok.loc(),
+                 "value '" + NameTok.Text + "' is already defined");
   SMLoc Loc = Tok.loc();
   Expected<ValuePtr> V = parseUnnamedValue();
   if (!V)
@@ -745,10 +741,9 @@ Expected<ValuePtr> Parser::parseTensor() {
   bool HaveStrides = false, NoStorage = false;
   const StorageDecl *In = nullptr;
   static const char *const Keywords[] = {
-      "strides",     "offset",   "in",          "no_storage",
-      "requires_grad", "param",  "rebuild",     "hooks",
-      "metadata",    "param_state", "subclass", "subclass_state",
-      "loc"};
+      "strides",  "offset",         "in",    "no_storage", "requires_grad",
+      "param",    "rebuild",        "hooks", "metadata",   "param_state",
+      "subclass", "subclass_state", "loc"};
   for (;;) {
     if (!Tok.is(Token::Ident) || !is_contained(Keywords, Tok.Text))
       break;
@@ -794,9 +789,9 @@ Expected<ValuePtr> Parser::parseTensor() {
       Expected<ValuePtr> V = parseValue();
       if (!V)
         return V.takeError();
-      ValuePtr &Slot = W == "hooks"      ? Tensor->BackwardHooks
-                       : W == "metadata" ? Tensor->Metadata
-                       : W == "subclass" ? Tensor->SubclassType
+      ValuePtr &Slot = W == "hooks"            ? Tensor->BackwardHooks
+                       : W == "metadata"       ? Tensor->Metadata
+                       : W == "subclass"       ? Tensor->SubclassType
                        : W == "subclass_state" ? Tensor->SubclassState
                                                : Tensor->ParamState;
       Slot = std::move(*V);

@@ -16,9 +16,9 @@
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/JSON.h"
 #include <cmath>
-#include <functional>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 
 using namespace wopt;
 using namespace llvm;

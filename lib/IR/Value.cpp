@@ -1,5 +1,6 @@
 //===- Value.cpp - The value graph ----------------------------------------===//
 #include "wopt/IR/Value.h"
+#include "llvm/ADT/APInt.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/StringExtras.h"
@@ -88,8 +89,7 @@ void wopt::forEachChild(const Value &V, function_ref<void(const Value &)> F) {
   });
 }
 
-void wopt::forEachNode(const Value &Root,
-                       function_ref<bool(const Value &)> F) {
+void wopt::forEachNode(const Value &Root, function_ref<bool(const Value &)> F) {
   SmallPtrSet<const Value *, 32> Seen;
   SmallVector<const Value *, 64> Stack = {&Root};
   SmallVector<const Value *, 16> Children;
@@ -521,6 +521,22 @@ bool wopt::isPythonDottedName(StringRef S) {
     AtStart = false;
   }
   return !AtStart;
+}
+
+std::optional<std::string> wopt::longBytesFromDecimal(StringRef Text) {
+  StringRef Digits = Text;
+  Digits.consume_front("-");
+  if (Digits.empty() || Digits.size() > 10000 ||
+      !all_of(Digits, [](char C) { return isDigit(C); }))
+    return std::nullopt;
+  // About 3.33 bits per digit, plus the sign.
+  APInt A(unsigned(Text.size()) * 4 + 8, Text, 10);
+  unsigned NumBytes = (A.getSignificantBits() + 7) / 8;
+  APInt W = A.trunc(NumBytes * 8);
+  std::string Bytes(NumBytes, '\0');
+  for (unsigned I = 0; I < NumBytes; ++I)
+    Bytes[I] = char(W.extractBitsAsZExtValue(8, I * 8));
+  return Bytes;
 }
 
 std::string wopt::quoteForMessage(StringRef S) {

@@ -11,8 +11,8 @@
 //
 //===----------------------------------------------------------------------===//
 #include "wopt/Serialization/FlatBuffers.h"
-#include "wopt/IR/Verifier.h"
 #include "AtomicOutput.h"
+#include "wopt/IR/Verifier.h"
 #include "wopt/Serialization/Serialization.h"
 #include "wopt_generated.h"
 #include "llvm/ADT/DenseMap.h"
@@ -172,7 +172,9 @@ public:
 private:
   using NodeRef = flatbuffers::Offset<fb::Node>;
   NodeRef emit(const Value &V);
-  int32_t ref(const ValuePtr &V) { return V ? int32_t(Index.lookup(V.get())) : -1; }
+  int32_t ref(const ValuePtr &V) {
+    return V ? int32_t(Index.lookup(V.get())) : -1;
+  }
   std::vector<uint32_t> refs(const std::vector<ValuePtr> &Vs);
   std::vector<uint32_t> refs(const std::vector<DictEntry> &Entries);
   NodeRef emitTensor(const TensorValue &T);
@@ -247,10 +249,9 @@ FlatbufferWriter::NodeRef FlatbufferWriter::emitTensor(const TensorValue &T) {
 FlatbufferWriter::NodeRef FlatbufferWriter::emitOpaque(const OpaqueValue &O) {
   std::vector<uint32_t> List = refs(O.ListItems);
   std::vector<uint32_t> Dict = refs(O.DictItems);
-  auto FO = fb::CreateOpaqueDirect(B, O.module().c_str(), O.name().c_str(),
-                                   toSchema(O.construct()), ref(O.Args),
-                                   ref(O.Kwargs), ref(O.State), &List, &Dict,
-                                   ref(O.Callee));
+  auto FO = fb::CreateOpaqueDirect(
+      B, O.module().c_str(), O.name().c_str(), toSchema(O.construct()),
+      ref(O.Args), ref(O.Kwargs), ref(O.State), &List, &Dict, ref(O.Callee));
   fb::NodeBuilder N(B);
   N.add_kind(fb::ValueKind::Opaque);
   N.add_opaque(FO);
@@ -330,8 +331,8 @@ Error wopt::exportFlatBuffers(const Checkpoint &C, StringRef Path) {
   // What the reader would refuse (a missing element, a name that is not an
   // identifier, ...) is never written.
   if (Error E = verifyCheckpoint(C))
-    return fileError(Path, "cannot write an invalid IR: " +
-                               toString(std::move(E)));
+    return fileError(Path,
+                     "cannot write an invalid IR: " + toString(std::move(E)));
   std::vector<StorageRef> Stors = C.storages();
   FlatbufferWriter W(C, Stors);
   std::vector<Blob> Blobs;
@@ -414,8 +415,8 @@ private:
 
 Expected<ValuePtr> GraphReader::node(uint64_t Idx, uint32_t Parent) {
   if (Idx >= Built.size())
-    return err(Parent, "refers to node " + Twine(Idx) + " of " +
-                           Twine(Built.size()));
+    return err(Parent,
+               "refers to node " + Twine(Idx) + " of " + Twine(Built.size()));
   return Built[Idx];
 }
 
@@ -513,8 +514,8 @@ Expected<ValuePtr> GraphReader::makeTensor(uint32_t I, const fb::Tensor &FT) {
     std::optional<uint64_t> Need = T->requiredStorageBytes();
     if (!Need || !T->numel() || *Need > (**S)->numBytes())
       return err(I, "tensor " + T->typeString() + " reaches past storage " +
-                        Twine(FT.storage()) + " (" +
-                        Twine((**S)->numBytes()) + " bytes)");
+                        Twine(FT.storage()) + " (" + Twine((**S)->numBytes()) +
+                        " bytes)");
     T->setStorage(**S);
   }
   readProvenance(FT.provenance(), T->provenance());
@@ -591,8 +592,8 @@ Expected<ValuePtr> GraphReader::makeNode(uint32_t I, const fb::Node &N) {
 
 Error GraphReader::link(uint32_t I, const fb::Node &N) {
   Value &V = *Built[I];
-  auto Slots = [&](std::initializer_list<std::pair<int32_t, ValuePtr *>> L)
-      -> Error {
+  auto Slots =
+      [&](std::initializer_list<std::pair<int32_t, ValuePtr *>> L) -> Error {
     for (auto [Idx, Slot] : L) {
       Expected<ValuePtr> C = optional(Idx, I);
       if (!C)
@@ -651,8 +652,10 @@ Expected<ValuePtr> GraphReader::read() {
       return E;
   int64_t RootIdx = Root.root() == -1 ? int64_t(Built.size()) - 1 : Root.root();
   if (RootIdx < 0 || uint64_t(RootIdx) >= Built.size())
-    return fileError(File, "the root node " + Twine(RootIdx) + " is not one "
-                           "of the " + Twine(Built.size()) + " nodes");
+    return fileError(File, "the root node " + Twine(RootIdx) +
+                               " is not one "
+                               "of the " +
+                               Twine(Built.size()) + " nodes");
   ValuePtr Result = Built[RootIdx];
   // Every node hangs below the root, and the graph is no deeper than every
   // recursive walk over values allows.
@@ -737,10 +740,9 @@ static Expected<uint64_t> verify(StringRef File, ArrayRef<uint8_t> Bytes) {
                            "truncated file)");
   const fb::Checkpoint *Root = fb::GetCheckpoint(Bytes.data());
   if (Root->version() < 1 || Root->version() > SchemaVersion)
-    return fileError(File, "unsupported .wopt version " +
-                               Twine(Root->version()) +
-                               " (this build reads 1 to " +
-                               Twine(SchemaVersion) + ")");
+    return fileError(
+        File, "unsupported .wopt version " + Twine(Root->version()) +
+                  " (this build reads 1 to " + Twine(SchemaVersion) + ")");
   uint64_t DataStart = Root->data_start();
   if (DataStart > Bytes.size() || DataStart > MaxFlatbufferSize ||
       DataStart % BlobAlign)

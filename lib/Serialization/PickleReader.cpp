@@ -7,7 +7,6 @@
 //===----------------------------------------------------------------------===//
 
 #include "wopt/Serialization/PickleReader.h"
-#include "llvm/ADT/APInt.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -40,22 +39,44 @@ StringRef PickleReader::mapModuleName(StringRef Module) {
 
 namespace {
 
-/// The two's complement little-endian bytes of a decimal integer, as pickle's
-/// LONG1 would carry it; nullopt when Text is not one.
-std::optional<std::string> decimalToLong(StringRef Text) {
-  StringRef Digits = Text;
-  Digits.consume_front("-");
-  if (Digits.empty() || Digits.size() > 10000 ||
-      !all_of(Digits, [](char C) { return isDigit(C); }))
-    return std::nullopt;
-  // About 3.33 bits per digit, plus the sign.
-  APInt A(unsigned(Text.size()) * 4 + 8, Text, 10);
-  unsigned NumBytes = (A.getSignificantBits() + 7) / 8;
-  APInt W = A.trunc(NumBytes * 8);
-  std::string Bytes(NumBytes, '\0');
-  for (unsigned I = 0; I < NumBytes; ++I)
-    Bytes[I] = char(W.extractBitsAsZExtValue(8, I * 8));
-  return Bytes;
+/// Python's raw-unicode-escape codec, as protocol 0 writes a str: \\uXXXX
+/// and \\UXXXXXXXX are code points, every other byte is the code point of
+/// its value. The result is UTF-8.
+std::optional<std::string> rawUnicodeEscape(StringRef In) {
+  std::string Out;
+  auto Put = [&](uint32_t CP) {
+    if (CP < 0x80) {
+      Out.push_back(char(CP));
+    } else if (CP < 0x800) {
+      Out.push_back(char(0xC0 | (CP >> 6)));
+      Out.push_back(char(0x80 | (CP & 0x3F)));
+    } else if (CP < 0x10000) {
+      Out.push_back(char(0xE0 | (CP >> 12)));
+      Out.push_back(char(0x80 | ((CP >> 6) & 0x3F)));
+      Out.push_back(char(0x80 | (CP & 0x3F)));
+    } else {
+      Out.push_back(char(0xF0 | (CP >> 18)));
+      Out.push_back(char(0x80 | ((CP >> 12) & 0x3F)));
+      Out.push_back(char(0x80 | ((CP >> 6) & 0x3F)));
+      Out.push_back(char(0x80 | (CP & 0x3F)));
+    }
+  };
+  for (size_t I = 0; I < In.size(); ++I) {
+    unsigned Digits = 0;
+    if (In[I] == '\\' && I + 1 < In.size())
+      Digits = In[I + 1] == 'u' ? 4 : In[I + 1] == 'U' ? 8 : 0;
+    if (!Digits) {
+      Put(uint8_t(In[I]));
+      continue;
+    }
+    uint32_t CP;
+    if (I + 2 + Digits > In.size() ||
+        In.substr(I + 2, Digits).getAsInteger(16, CP) || CP > 0x10FFFF)
+      return std::nullopt;
+    Put(CP);
+    I += 1 + Digits;
+  }
+  return Out;
 }
 
 /// A reference to a global that nothing was done to.
@@ -201,8 +222,7 @@ Expected<std::vector<ValuePtr>> PickleReader::popMark(uint64_t At) {
 
 /// Python refuses what it cannot hash as a dict key or set element; a file
 /// torch cannot load must not become one that wopt writes.
-Error PickleReader::checkHashable(const Value &V, StringRef What,
-                                  uint64_t At) {
+Error PickleReader::checkHashable(const Value &V, StringRef What, uint64_t At) {
   if (isHashable(V))
     return Error::success();
   return error(At, formatv("{0} is {1}, which Python cannot hash "
@@ -404,7 +424,15 @@ Error PickleReader::stepData(uint8_t Op, uint64_t At, bool &Handled) {
     Expected<StringRef> B = readBytes(readLE(LenBytes), At, pickleOpName(Op));
     if (!B)
       return B.takeError();
-    return pushNew(makeBytes(*B), At);
+    if (Op != uint8_t(PickleOp::BYTEARRAY8))
+      return pushNew(makeBytes(*B), At);
+    // A bytearray is a mutable object, not bytes: bytearray(b'...') as the
+    // protocols before 5 spell it.
+    auto O = std::make_shared<OpaqueValue>("builtins", "bytearray",
+                                           OpaqueValue::Construct::Reduce);
+    O->Args = makeTuple(B->empty() ? std::vector<ValuePtr>{}
+                                   : std::vector<ValuePtr>{makeBytes(*B)});
+    return pushNew(std::move(O), At);
   }
   default:
     Handled = false;
@@ -438,7 +466,7 @@ Error PickleReader::stepText(uint8_t Op, uint64_t At, bool &Handled) {
       return pushNew(makeInt(V), At);
     // Protocol 0 and 1 write every long as decimal text, the legacy torch
     // magic number among them.
-    std::optional<std::string> Big = decimalToLong(Digits);
+    std::optional<std::string> Big = longBytesFromDecimal(Digits);
     if (!Big)
       return error(At, "LONG argument " + quoteForMessage(*L) +
                            " is not an integer");
@@ -470,9 +498,10 @@ Error PickleReader::stepText(uint8_t Op, uint64_t At, bool &Handled) {
     Expected<StringRef> L = Line();
     if (!L)
       return L.takeError();
-    if (L->contains('\\') || !json::isUTF8(*L))
-      return error(At, "UNICODE with escapes is not supported");
-    return pushNew(makeStr(*L), At);
+    std::optional<std::string> S = rawUnicodeEscape(*L);
+    if (!S)
+      return error(At, "UNICODE argument has a bad \\u or \\U escape");
+    return pushNew(makeStr(*S), At);
   }
   case PickleOp::PERSID: {
     Expected<StringRef> L = Line();
@@ -512,8 +541,7 @@ Error PickleReader::stepContainer(uint8_t Op, uint64_t At, bool &Handled) {
     return Items;
   };
   // APPEND(S), SETITEM(S) and ADDITEMS change the object below the items.
-  auto Update = [&](Expected<std::vector<ValuePtr>> Items,
-                    bool Set) -> Error {
+  auto Update = [&](Expected<std::vector<ValuePtr>> Items, bool Set) -> Error {
     if (!Items)
       return Items.takeError();
     Expected<ValuePtr *> T = top(At);
@@ -632,9 +660,9 @@ Error PickleReader::pushGlobal(StringRef Module, StringRef Name, uint64_t At) {
                          quoteForMessage(Module) +
                          ") is not a dotted Python identifier");
   return pushNew(std::make_shared<OpaqueValue>(mapModuleName(Module).str(),
-                                                Name.str(),
-                                                OpaqueValue::Construct::Global),
-                  At);
+                                               Name.str(),
+                                               OpaqueValue::Construct::Global),
+                 At);
 }
 
 /// The meanings the reader knows without running anything; everything

@@ -1,10 +1,12 @@
 //===- Serialization.cpp - Format detection and dispatch ------------------===//
 #include "wopt/Serialization/Serialization.h"
+#include "DataCopy.h"
 #include "wopt/IR/TextIR.h"
 #include "wopt/Serialization/FlatBuffers.h"
 #include "wopt/Serialization/PickleReader.h"
 #include "wopt/Serialization/Safetensors.h"
 #include "wopt/Serialization/Torch.h"
+#include "wopt/Serialization/ZipWriter.h"
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/Path.h"
@@ -65,8 +67,9 @@ importText(std::shared_ptr<SourceFile> Source) {
   auto C = parseCheckpoint(MemoryBufferRef(Text, Source->path()));
   if (!C)
     return C.takeError();
+  // The parser keeps the format the header names (a print of a .pth says
+  // torch-zip); without one it is "wir".
   (*C)->SourcePath = Source->path().str();
-  (*C)->Format = "wir";
   return C;
 }
 
@@ -118,4 +121,28 @@ std::optional<EmitKind> wopt::emitKindForPath(StringRef Path) {
       .Case(".wopt", EmitKind::FlatBuffers)
       .Case(".json", EmitKind::Manifest)
       .Default(std::nullopt);
+}
+
+Error wopt::verifySourceCRCs(const Checkpoint &C) {
+  bool Any = false;
+  for (const StorageRef &S : C.storages()) {
+    if (!S->sourceCRC())
+      continue;
+    Any = true;
+    uint32_t CRC;
+    if (S->source()->fd() < 0) {
+      CRC = crc32Update(0, S->bytes());
+    } else {
+      Expected<uint32_t> Got = detail::crcOfFileRange(
+          S->source()->fd(), S->sourceOffset(), S->numBytes());
+      if (!Got)
+        return createStringError(inconvertibleErrorCode(),
+                                 S->source()->path() + ": " +
+                                     toString(Got.takeError()));
+      CRC = *Got;
+    }
+    if (Error E = detail::checkSourceCRC(*S, CRC))
+      return E;
+  }
+  return Any ? Error::success() : detail::nothingToVerify();
 }

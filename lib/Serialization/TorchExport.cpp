@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "AtomicOutput.h"
+#include "DataCopy.h"
 #include "wopt/Serialization/PickleWriter.h"
 #include "wopt/Serialization/Torch.h"
 #include "wopt/Serialization/ZipWriter.h"
@@ -73,9 +74,8 @@ bool needsUntypedStorage(DType T) { return dtypeStorageName(T).empty(); }
 /// The storage's key, numbered on first use. Tensors may view one storage
 /// as several types only when it is empty (torch itself saves an
 /// unallocated storage under every dtype that views it).
-Expected<const StorageRecord *> TorchPickler::record(const Storage *S,
-                                                     DType Type,
-                                                     const Twine &Subject) {
+Expected<const StorageRecord *>
+TorchPickler::record(const Storage *S, DType Type, const Twine &Subject) {
   if (!S)
     return makeError(Subject + " has no storage");
   if (!S->hasData() && !AllowElided)
@@ -113,16 +113,18 @@ Error TorchPickler::writePersistentId(const Storage &S, DType Type,
     return Rec.takeError();
   unsigned ElemSize = Untyped ? 1 : dtypeSize(Type);
   if (S.numBytes() % ElemSize)
-    return makeError("storage of " + Subject + " holds " +
-                     Twine(S.numBytes()) + " bytes, not a multiple of " +
-                     dtypeName(Type) + " elements");
+    return makeError("storage of " + Subject + " holds " + Twine(S.numBytes()) +
+                     " bytes, not a multiple of " + dtypeName(Type) +
+                     " elements");
   if (!isPythonText(S.location()))
     return makeError("storage of " + Subject +
                      " has a location that is not UTF-8");
   W.op(PickleWriter::Op::MARK);
   W.writeStr("storage");
-  if (Error E = W.writeGlobal("torch", Untyped ? "UntypedStorage"
-                                               : dtypeStorageName(Type)))
+  // The class torch.save names: UntypedStorage lives in torch.storage (and
+  // only that spelling is on torch 1.13's weights_only allowlist).
+  if (Error E = Untyped ? W.writeGlobal("torch.storage", "UntypedStorage")
+                        : W.writeGlobal("torch", dtypeStorageName(Type)))
     return E;
   W.writeStr((*Rec)->Key);
   W.writeStr(S.location());
@@ -133,12 +135,10 @@ Error TorchPickler::writePersistentId(const Storage &S, DType Type,
   return Error::success();
 }
 
-Error TorchPickler::writeStorageValue(const StorageValue &SV,
-                                      PickleWriter &W) {
+Error TorchPickler::writeStorageValue(const StorageValue &SV, PickleWriter &W) {
   std::string Path = W.currentPath();
   return writePersistentId(*SV.storage(), SV.typedAs(), SV.isUntyped(),
-                           "storage '" + (Path.empty() ? "<root>" : Path) +
-                               "'",
+                           "storage '" + (Path.empty() ? "<root>" : Path) + "'",
                            W);
 }
 
@@ -156,11 +156,9 @@ Error TorchPickler::writeRebuildArgs(const TensorValue &T, bool Inner,
   W.op(PickleWriter::Op::MARK);
   if (!T.storage())
     return makeError("tensor '" + Name + "' has no storage");
-  if (Error E = writePersistentId(*T.storage(), V3 ? DType::UInt8 : T.dtype(),
-                                  V3,
-                                  "tensor '" + Name + "' (" + T.typeString() +
-                                      ")",
-                                  W))
+  if (Error E = writePersistentId(
+          *T.storage(), V3 ? DType::UInt8 : T.dtype(), V3,
+          "tensor '" + Name + "' (" + T.typeString() + ")", W))
     return E;
   W.writeInt(T.storageOffset());
   auto Ints = [&](ArrayRef<int64_t> V) {
@@ -327,11 +325,37 @@ private:
 
 /// Bytes of storages held in memory are written in pieces this large.
 constexpr size_t MemoryChunk = 8 << 20;
+/// Computed storages are produced into a buffer this large at a time.
+constexpr size_t ProduceChunk = 1 << 20;
 
-Error writeStorage(ZipWriter &Z, const Storage &S) {
-  const std::shared_ptr<SourceFile> &Src = S.source();
-  if (S.kind() == Storage::DataKind::Mapped && Src && Src->fd() >= 0)
-    return Z.copyFromFile(Src->fd(), S.sourceOffset(), S.numBytes());
+/// Streams the bytes of S into the current record: kernel-side or through
+/// one buffer from the input file (ZipWriter::copyFromFile), from memory,
+/// or produced a chunk at a time (a computed storage is never whole in
+/// memory).
+Error writeStorage(ZipWriter &Z, const Storage &S,
+                   std::vector<uint8_t> &Scratch) {
+  switch (S.kind()) {
+  case Storage::DataKind::Elided:
+    llvm_unreachable("the pickler refuses elided storages");
+  case Storage::DataKind::Computed:
+    Scratch.resize(std::min<uint64_t>(S.numBytes(), ProduceChunk));
+    for (uint64_t Off = 0; Off < S.numBytes();) {
+      MutableArrayRef<uint8_t> Part(
+          Scratch.data(), std::min<uint64_t>(S.numBytes() - Off, ProduceChunk));
+      if (Error E = S.read(Off, Part))
+        return E;
+      if (Error E = Z.writeData(Part))
+        return E;
+      Off += Part.size();
+    }
+    return Error::success();
+  case Storage::DataKind::Mapped:
+    if (S.source()->fd() >= 0)
+      return Z.copyFromFile(S.source()->fd(), S.sourceOffset(), S.numBytes());
+    break; // stdin: the bytes are in memory
+  case Storage::DataKind::Owned:
+    break;
+  }
   ArrayRef<uint8_t> Bytes = S.bytes();
   assert(Bytes.size() == S.numBytes() && "storage size mismatch");
   while (!Bytes.empty()) {
@@ -343,14 +367,33 @@ Error writeStorage(ZipWriter &Z, const Storage &S) {
   return Error::success();
 }
 
+/// One data record. A storage that is still the data of a zip record whose
+/// directory gave a CRC keeps that CRC and is copied kernel-side: nothing
+/// is computed, so export costs what cp costs, and a corrupt input record
+/// stays detectably corrupt in the output (unzip -t, zipfile). With
+/// VerifyInputCRC the CRC is computed while copying and checked instead.
+Error writeDataRecord(ZipWriter &Z, StringRef Name, const Storage &S,
+                      const TorchExportOptions &Opts,
+                      std::vector<uint8_t> &Scratch) {
+  std::optional<uint32_t> Known;
+  if (!Opts.VerifyInputCRC)
+    Known = S.sourceCRC();
+  if (Error E = Z.beginRecord(Name, S.numBytes(), Known))
+    return E;
+  if (Error E = writeStorage(Z, S, Scratch))
+    return E;
+  if (Opts.VerifyInputCRC)
+    if (Error E = detail::checkSourceCRC(S, Z.currentCRC()))
+      return E;
+  return Z.endRecord();
+}
+
 /// Records in torch's order: data.pkl, byteorder (torch >= 2.1), data/<key>
 /// in lexicographic key order, version.
 Error writeArchive(int FD, StringRef Prefix, StringRef ByteOrder,
-                   StringRef Pickle,
-                   std::vector<StorageRecord> Records, ProgressBar *Bar,
-                   bool ComputeCRC) {
+                   StringRef Pickle, std::vector<StorageRecord> Records,
+                   ProgressBar *Bar, const TorchExportOptions &Opts) {
   ZipWriter Z(FD);
-  Z.setComputeCRC(ComputeCRC);
   if (Bar)
     Z.setProgress([Bar](uint64_t Done) { Bar->update(Done); });
   std::string P = (Prefix + "/").str();
@@ -361,14 +404,10 @@ Error writeArchive(int FD, StringRef Prefix, StringRef ByteOrder,
   llvm::sort(Records, [](const StorageRecord &A, const StorageRecord &B) {
     return A.Key < B.Key;
   });
-  for (const StorageRecord &R : Records) {
-    if (Error E = Z.beginRecord(P + "data/" + R.Key, R.S->numBytes()))
+  std::vector<uint8_t> Scratch;
+  for (const StorageRecord &R : Records)
+    if (Error E = writeDataRecord(Z, P + "data/" + R.Key, *R.S, Opts, Scratch))
       return E;
-    if (Error E = writeStorage(Z, *R.S))
-      return E;
-    if (Error E = Z.endRecord())
-      return E;
-  }
   if (Error E = Z.addRecord(P + "version", arrayRefFromStringRef("3\n")))
     return E;
   return Z.finish();
@@ -414,6 +453,10 @@ Error exportTorch(const Checkpoint &C, StringRef Path,
   Expected<std::string> Pickle = Pickler.run(C);
   if (!Pickle)
     return Pickle.takeError();
+  if (Opts.VerifyInputCRC &&
+      llvm::none_of(Pickler.Records,
+                    [](const StorageRecord &R) { return R.S->sourceCRC(); }))
+    return detail::nothingToVerify();
   std::string Prefix = recordPrefix(Path, Opts);
   std::optional<ProgressBar> Bar;
   if (Opts.Progress)
@@ -421,7 +464,7 @@ Error exportTorch(const Checkpoint &C, StringRef Path,
                 totalBytes(Pickler.Records));
   auto Write = [&](int FD) {
     Error E = writeArchive(FD, Prefix, C.ByteOrder, *Pickle, Pickler.Records,
-                           Bar ? &*Bar : nullptr, Opts.ComputeCRC);
+                           Bar ? &*Bar : nullptr, Opts);
     if (Bar)
       Bar->done();
     return E;

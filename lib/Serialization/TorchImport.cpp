@@ -1,4 +1,5 @@
-//===- TorchImport.cpp - Reading torch.save checkpoints --------------------===//
+//===- TorchImport.cpp - Reading torch.save checkpoints
+//--------------------===//
 //
 // Zip checkpoints (PyTorch >= 1.6): only data.pkl is parsed; each storage
 // becomes a slice of the mapped file, so importing a large file touches a
@@ -196,6 +197,11 @@ Expected<ValuePtr> TorchImporter::loadStorage(PickleReader &R,
   std::optional<DType> DT = storageClassType(*Type, Untyped);
   if (!DT)
     return R.error(At, "unknown storage type " + Type->qualifiedName());
+  // torch.load's legacy reader asks the storage class for its dtype, which
+  // UntypedStorage has not: torch writes such files but cannot read them.
+  if (Legacy && Untyped)
+    return R.error(At, "a legacy file cannot hold an UntypedStorage (torch "
+                       "cannot load it: the class has no dtype)");
   bool Overflow = false;
   uint64_t Bytes = SaturatingMultiply(uint64_t(Numel->value()),
                                       uint64_t(dtypeSize(*DT)), &Overflow);
@@ -239,7 +245,9 @@ Expected<StorageRef> TorchImporter::zipStorage(PickleReader &R, StringRef Key,
                                "but record '{2}' has {3}",
                                Key, Bytes, E->Name, E->Size)
                            .str());
-  return Storage::mapped(Key.str(), T, Source, E->DataOffset, E->Size);
+  StorageRef S = Storage::mapped(Key.str(), T, Source, E->DataOffset, E->Size);
+  S->setSourceRecord(E->Name, E->CRC);
+  return S;
 }
 
 //===----------------------------------------------------------------------===//
@@ -273,12 +281,12 @@ Expected<ValuePtr> TorchImporter::rebuildTensor(PickleReader &R, StringRef Fn,
   bool V1 = Fn == "_rebuild_tensor", V3 = Fn.ends_with("v3");
   size_t Min = V1 ? 4 : V3 ? 7 : 6, Max = V1 ? 4 : Min + 1;
   if (A.size() < Min || A.size() > Max)
-    return R.error(At, V1 ? formatv("{0} takes {1} arguments, not {2}", Fn,
-                                    Min, A.size())
-                                .str()
-                          : formatv("{0} takes {1} or {2} arguments, not {3}",
-                                    Fn, Min, Max, A.size())
-                                .str());
+    return R.error(
+        At, V1 ? formatv("{0} takes {1} arguments, not {2}", Fn, Min, A.size())
+                     .str()
+               : formatv("{0} takes {1} or {2} arguments, not {3}", Fn, Min,
+                         Max, A.size())
+                     .str());
   auto *Stor = dyn_cast<StorageValue>(A[0].get());
   auto *Offset = dyn_cast<IntValue>(A[1].get());
   std::optional<SmallVector<int64_t, 4>> Shape = intTuple(A[2].get());

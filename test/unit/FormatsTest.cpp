@@ -420,8 +420,8 @@ TEST(WoptFormat, RoundTripsTheWholeIR) {
 TEST(WoptFormat, KeepsSharingAndCycles) {
   // L = [t, t, L] with t one tensor object, and d = {'d': d, 'l': L}.
   TempDir Dir;
-  auto T = tensor(DType::Float32, {2}, Storage::owned("0", DType::Float32,
-                                                      std::vector<uint8_t>(8)));
+  auto T = tensor(DType::Float32, {2},
+                  Storage::owned("0", DType::Float32, std::vector<uint8_t>(8)));
   auto L = std::make_shared<SequenceValue>(Value::Kind::List);
   L->elements() = {T, T, L};
   auto D = std::make_shared<DictValue>();

@@ -85,7 +85,9 @@ TEST(PickleTest, MemoGetIsTheSameObject) {
 
 TEST(PickleTest, CyclesAreEdges) {
   // L = []; L.append(L); L.append(L): one node that holds itself twice.
-  auto V = readPickle("\x80\x02]q\x00h\x00" "ah\x00" "a."s);
+  auto V = readPickle("\x80\x02]q\x00h\x00"
+                      "ah\x00"
+                      "a."s);
   ASSERT_EQ(msg(V), "");
   auto &L = cast<SequenceValue>(**V);
   ASSERT_EQ(L.elements().size(), 2u);
@@ -98,7 +100,8 @@ TEST(PickleTest, MemoBlowupIsLinear) {
   // A list appended to itself 100 times: 100 edges, one node, instantly.
   std::string P = "\x80\x02]q\x00"s;
   for (int I = 0; I < 100; ++I)
-    P += "h\x00" "a"s;
+    P += "h\x00"
+         "a"s;
   P += ".";
   auto V = readPickle(P);
   ASSERT_EQ(msg(V), "");
@@ -111,19 +114,22 @@ TEST(PickleTest, UnhashableKeysAreRefused) {
   EXPECT_EQ(msg(readPickle("\x80\x02}]K\x01s.")),
             "t.pth: data.pkl: a dict key is a list, which Python cannot hash "
             "(unhashable type: 'list') at byte 6");
-  EXPECT_NE(msg(readPickle("\x80\x04\x8f(]\x90.")).find("a set element is a "
-                                                     "list"),
+  EXPECT_NE(msg(readPickle("\x80\x04\x8f(]\x90."))
+                .find("a set element is a "
+                      "list"),
             std::string::npos);
-  EXPECT_NE(msg(readPickle("\x80\x04(}\x91.")).find("a frozenset element "
-                                                   "is a dict"),
+  EXPECT_NE(msg(readPickle("\x80\x04(}\x91."))
+                .find("a frozenset element "
+                      "is a dict"),
             std::string::npos);
   EXPECT_NE(msg(readPickle("\x80\x02}q\x00h\x00X\x01\x00\x00\x00vs."s))
                 .find("a dict key is a dict"),
             std::string::npos);
   // A tuple of hashables is a fine key; a tuple holding a list is not.
   EXPECT_EQ(msg(readPickle("\x80\x02}K\x01K\x02\x86K\x03s.")), "");
-  EXPECT_NE(msg(readPickle("\x80\x02}K\x01]\x86K\x03s.")).find("a dict key "
-                                                             "is a tuple"),
+  EXPECT_NE(msg(readPickle("\x80\x02}K\x01]\x86K\x03s."))
+                .find("a dict key "
+                      "is a tuple"),
             std::string::npos);
 }
 
@@ -132,7 +138,8 @@ TEST(PickleTest, DeepGraphsAreRefused) {
   // nesting limit holds for chains of references too.
   std::string P = "\x80\x02]q\x00"s;
   for (int I = 0; I < 2000; ++I)
-    P += "]h\x00" "aq\x00"s;
+    P += "]h\x00"
+         "aq\x00"s;
   P += ".";
   EXPECT_NE(msg(readPickle(P)).find("values nested deeper than 1000 (limit)"),
             std::string::npos);
@@ -218,8 +225,8 @@ TEST(PickleTest, FuzzerFindingsRoundTrip) {
     ASSERT_TRUE(bool(Buf)) << It->path();
     ++Files;
     StringRef Name = sys::path::filename(It->path());
-    auto C = importTorchPickle(arrayRefFromStringRef((*Buf)->getBuffer()),
-                               Name);
+    auto C =
+        importTorchPickle(arrayRefFromStringRef((*Buf)->getBuffer()), Name);
     if (!C) {
       // Refused: a one-line message naming the file.
       std::string Msg = toString(C.takeError());

@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -100,6 +101,16 @@ public:
   /// Replaces the data with bytes the IR owns (a data-changing pass).
   void setOwnedBytes(std::vector<uint8_t> Bytes);
 
+  /// A mapped storage that is a whole zip record: the record's name and the
+  /// CRC-32 the input's central directory gives for it. An exporter copying
+  /// the bytes unchanged into a record of its own reuses the CRC instead of
+  /// computing it. Not set for CRC 0 (torch >= 2.6 may write 0: unknown).
+  void setSourceRecord(std::string Name, uint32_t CRC);
+  /// The CRC of the source record, if the bytes are still exactly its data.
+  std::optional<uint32_t> sourceCRC() const { return SourceCRC; }
+  /// The source record's name ("archive/data/3"), empty when not from one.
+  const std::string &sourceRecord() const { return SourceRecordName; }
+
 private:
   Storage() = default;
   std::string Key;
@@ -109,6 +120,8 @@ private:
   DataKind Kind = DataKind::Elided;
   std::shared_ptr<SourceFile> Source;
   uint64_t SourceOffset = 0;
+  std::string SourceRecordName;
+  std::optional<uint32_t> SourceCRC;
   std::vector<uint8_t> Owned;
   Producer Produce;
   /// bytes() of a computed storage: filled on first use.

@@ -438,6 +438,11 @@ bool isPythonText(llvm::StringRef S);
 /// ASCII letters, digits and '_' (not starting with a digit), plus non-ASCII
 /// letters in UTF-8; no blank, control character, newline or punctuation.
 bool isPythonDottedName(llvm::StringRef S);
+/// The bytes BigIntValue holds (two's complement, little-endian, as few as
+/// pickle's LONG1 writes) for a decimal integer; nullopt when Text is not
+/// one (or has more than 10000 digits).
+std::optional<std::string> longBytesFromDecimal(llvm::StringRef Text);
+
 /// S for a one-line message: quoted, escaped, cut to about 60 characters.
 std::string quoteForMessage(llvm::StringRef S);
 

@@ -101,8 +101,7 @@ private:
   llvm::Expected<ValuePtr> pop(uint64_t At);
   llvm::Expected<ValuePtr *> top(uint64_t At);
   llvm::Expected<std::vector<ValuePtr>> popMark(uint64_t At);
-  llvm::Error checkHashable(const Value &V, llvm::StringRef What,
-                            uint64_t At);
+  llvm::Error checkHashable(const Value &V, llvm::StringRef What, uint64_t At);
   llvm::Error countNodes(uint64_t N, uint64_t At);
 
   // Objects.
@@ -113,8 +112,7 @@ private:
   llvm::Error build(uint64_t At);
   llvm::Error appendItems(Value &Target, std::vector<ValuePtr> Items,
                           uint64_t At);
-  llvm::Error setItems(Value &Target, std::vector<ValuePtr> Items,
-                       uint64_t At);
+  llvm::Error setItems(Value &Target, std::vector<ValuePtr> Items, uint64_t At);
   llvm::Error callObject(uint8_t Op, uint64_t At);
   llvm::Error memoPut(uint64_t Index, uint64_t At);
   llvm::Error memoGet(uint64_t Index, uint64_t At);

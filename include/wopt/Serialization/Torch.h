@@ -29,10 +29,12 @@ struct TorchExportOptions {
   std::string RecordPrefix;
   /// Show a progress bar on stderr (the driver sets it for terminals).
   bool Progress = false;
-  /// False: write 0 in every CRC field, as torch >= 2.6 does with
-  /// torch.serialization.config.save.compute_crc32 = False, and copy
-  /// storages kernel-side. torch loads such files; zipfile does not.
-  bool ComputeCRC = true;
+  /// Records copied unchanged from a zip input normally keep the CRC the
+  /// input's directory gives (no CRC is computed, the kernel copies the
+  /// bytes; a corrupt input record stays detectable in the output). True:
+  /// compute their CRC while copying and fail, naming the input record,
+  /// when it differs; fail too when no record has a CRC to check.
+  bool VerifyInputCRC = false;
 };
 
 /// Writes C as a torch zip checkpoint to Path, atomically ("-" is stdout).
