@@ -461,11 +461,18 @@ Expected<std::unique_ptr<Checkpoint>>
 fromTensors(const torch::OrderedDict<std::string, torch::Tensor> &Tensors) {
   auto Root = std::make_shared<DictValue>(/*Ordered=*/true);
   DenseMap<const void *, StorageRef> Storages;
+  // A tensor given under two names is one node: the file pickles it once
+  // and Python loads one object under both keys, as torch.save does.
+  DenseMap<const void *, ValuePtr> Nodes;
   for (const auto &Item : Tensors) {
     const std::string &Name = Item.key();
     const torch::Tensor &T = Item.value();
     if (!T.defined())
       return bridgeError("'" + Name + "': undefined tensor");
+    if (ValuePtr Seen = Nodes.lookup(T.unsafeGetTensorImpl())) {
+      Root->set(Name, std::move(Seen));
+      continue;
+    }
     if (T.layout() != torch::kStrided || T.is_quantized() ||
         !T.device().is_cpu() || !T.has_storage())
       return bridgeError("'" + Name +
@@ -489,6 +496,7 @@ fromTensors(const torch::OrderedDict<std::string, torch::Tensor> &Tensors) {
     TV->setStorageOffset(T.storage_offset());
     TV->setStorage(Stor);
     TV->provenance().KeyPath = {Name};
+    Nodes[T.unsafeGetTensorImpl()] = TV;
     Root->set(Name, std::move(TV));
   }
   auto C = std::make_unique<Checkpoint>(std::move(Root));
@@ -572,18 +580,25 @@ stateDictTensors(const Checkpoint &C, TensorData Data) {
       if (const auto *T = dyn_cast<TensorValue>(E.Val.get()))
         Maker.require(*T);
     torch::OrderedDict<std::string, torch::Tensor> Out;
+    // One tensor node under two keys (one Python object saved twice) is
+    // one torch::Tensor under both names, as torch.load gives `a is b`.
+    DenseMap<const TensorValue *, torch::Tensor> Made;
     for (const DictEntry &E : (*SD)->entries()) {
       const auto *T = dyn_cast<TensorValue>(E.Val.get());
       if (!T)
         continue;
       StringRef Name = *E.keyString();
-      Expected<torch::Tensor> Made = Maker.make(Name, *T);
-      if (!Made)
-        return bridgeError(where(C) + toString(Made.takeError()));
       if (Out.contains(Name.str()))
         return bridgeError(where(C) + "key '" + Name +
                            "' appears twice in the state dict");
-      Out.insert(Name.str(), std::move(*Made));
+      auto [It, New] = Made.try_emplace(T);
+      if (New) {
+        Expected<torch::Tensor> Tensor = Maker.make(Name, *T);
+        if (!Tensor)
+          return bridgeError(where(C) + toString(Tensor.takeError()));
+        It->second = std::move(*Tensor);
+      }
+      Out.insert(Name.str(), It->second);
     }
     return Out;
   });

@@ -138,6 +138,10 @@ TEST(TorchSave, KeepsSharingViewsAndStrides) {
   ASSERT_TRUE(bool(C)) << errorText(C);
   EXPECT_EQ((*C)->storages().size(), 2u);
   EXPECT_TRUE((*C)->stateDict()->isOrdered());
+  // "base" and "same" are one tensor object: one node, pickled once.
+  const DictValue &SD = *(*C)->stateDict();
+  EXPECT_EQ(SD.lookup("base"), SD.lookup("same"));
+  EXPECT_NE(SD.lookup("base"), SD.lookup("slice"));
 
   auto Out = roundTrip(In, Dir);
   ASSERT_EQ(Out.size(), 5u);
@@ -150,6 +154,9 @@ TEST(TorchSave, KeepsSharingViewsAndStrides) {
   EXPECT_EQ(Out["slice"].storage_offset(), 2);
   EXPECT_EQ(Out["t"].strides(), Base.view({3, 4}).t().strides());
   EXPECT_NE(Out["other"].storage().data(), Data);
+  // The file has one object under "base" and "same": one torch::Tensor.
+  EXPECT_TRUE(Out["same"].is_same(Out["base"]));
+  EXPECT_FALSE(Out["slice"].is_same(Out["base"]));
 }
 
 TEST(TorchSave, EveryLibTorchDType) {
