@@ -3,10 +3,12 @@
 // The model of Inputs/torch_model.py, defined the same way in C++:
 // conv + BatchNorm + a linear head tied to an embedding. Commands:
 //
-//   wopt-torch-model load DIR [copy|view]
+//   wopt-torch-model load DIR [copy|view] [params]
 //       loads DIR/train.pth (a DDP training checkpoint written by Python)
 //       through unwrap + canonicalize-prefix, runs forward on DIR/io.pth's
-//       input, compares with Python's output, writes DIR/saved-<mode>.pth
+//       input, compares with Python's output, writes DIR/saved-<mode>.pth;
+//       with "params": DIR/params.pth, no pipeline (the tied Parameter is
+//       one object under two keys), writes DIR/saved-params-<mode>.pth
 //   wopt-torch-model load-with DIR PIPELINE
 //       only the load, with another pipeline: prints the error
 //   wopt-torch-model write-view DIR
@@ -75,13 +77,13 @@ int fail(llvm::Error E) {
   return 1;
 }
 
-int load(const std::string &Dir, wopt::TensorData Data) {
+int load(const std::string &Dir, wopt::TensorData Data, bool Params) {
   Net Model;
   wopt::TorchLoadOptions Opts;
-  Opts.Pipeline = Repair;
+  Opts.Pipeline = Params ? "" : Repair;
   Opts.Data = Data;
-  llvm::Expected<wopt::TorchLoadResult> R =
-      wopt::loadStateDict(*Model, Dir + "/train.pth", Opts);
+  llvm::Expected<wopt::TorchLoadResult> R = wopt::loadStateDict(
+      *Model, Dir + (Params ? "/params.pth" : "/train.pth"), Opts);
   if (!R)
     return fail(R.takeError());
   llvm::outs() << "loaded " << R->NumLoaded << " entries (" << R->NumViewed
@@ -107,7 +109,8 @@ int load(const std::string &Dir, wopt::TensorData Data) {
   llvm::outs() << "c++ forward: max abs diff " << Diff << ", bit-exact "
                << (Exact ? "true" : "false") << "\n";
 
-  std::string Mode = Data == wopt::TensorData::View ? "view" : "copy";
+  std::string Mode = std::string(Params ? "params-" : "") +
+                     (Data == wopt::TensorData::View ? "view" : "copy");
   if (llvm::Error E =
           wopt::saveStateDict(*Model, Dir + "/saved-" + Mode + ".pth"))
     return fail(std::move(E));
@@ -208,16 +211,18 @@ int main(int Argc, char **Argv) {
   torch::set_num_threads(1);
   std::vector<std::string> Args(Argv + 1, Argv + Argc);
   if (Args.size() >= 2 && Args[0] == "load")
-    return load(Args[1], Args.size() > 2 && Args[2] == "view"
-                             ? wopt::TensorData::View
-                             : wopt::TensorData::Copy);
+    return load(Args[1],
+                Args.size() > 2 && Args[2] == "view" ? wopt::TensorData::View
+                                                     : wopt::TensorData::Copy,
+                Args.size() > 3 && Args[3] == "params");
   if (Args.size() == 3 && Args[0] == "load-with")
     return loadWith(Args[1], Args[2]);
   if (Args.size() == 2 && Args[0] == "write-view")
     return writeView(Args[1]);
   if (Args.size() == 2 && Args[0] == "docs")
     return docs(Args[1]);
-  llvm::errs() << "usage: wopt-torch-model load DIR [copy|view] | load-with "
+  llvm::errs() << "usage: wopt-torch-model load DIR [copy|view] [params] | "
+                  "load-with "
                   "DIR PIPELINE | write-view DIR | docs DIR\n";
   return 2;
 }

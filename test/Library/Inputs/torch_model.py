@@ -6,7 +6,9 @@ defines the same model in C++), and the checks on what the C++ side wrote.
                                     {'model': 'module.'-prefixed state_dict,
                                      'optimizer', 'epoch', 'args': Namespace};
                                     DIR/io.pth: {'x', 'tokens', 'y'}, y the
-                                    trained model's output (eval mode)
+                                    trained model's output (eval mode);
+                                    DIR/params.pth: state_dict(keep_vars=True),
+                                    the tied Parameter one object
     torch_model.py check DIR SAVED  SAVED (written by C++) loads with
                                     weights_only=True and strict=True, equals
                                     the trained weights bit for bit, keeps the
@@ -77,6 +79,14 @@ def train(out_dir):
     print("train: %d keys, tied %s, num_batches_tracked %d"
           % (len(sd), sd["module.head.weight"].data_ptr() == sd["module.embed.weight"].data_ptr(),
              sd["module.bn.num_batches_tracked"].item()))
+
+    # keep_vars=True: the Parameters themselves, so the tied weight is one
+    # object under two keys (pickled once, one node in wopt's graph).
+    torch.save(model.state_dict(keep_vars=True), out_dir + "/params.pth")
+    params = torch.load(out_dir + "/params.pth", weights_only=True)
+    print("params: %d keys, head.weight is embed.weight: %s, %s"
+          % (len(params), params["head.weight"] is params["embed.weight"],
+             type(params["head.weight"]).__name__))
 
 
 def check(out_dir, saved):
