@@ -1,8 +1,11 @@
 # wopt — the two commands a new user types: `make demo` and `make check`.
 # Both install the Debian packages that are missing, then configure and build.
+# `make install PREFIX=/opt/wopt` installs the tool, the headers, the
+# libraries and the CMake package (find_package(Wopt CONFIG)); DESTDIR works.
 # `make fuzz` builds the fuzz targets with clang and runs each one.
 
 BUILD ?= build
+PREFIX ?= /usr/local
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
 # The fuzz build: every source with libFuzzer's coverage, ASan and UBSan,
@@ -14,7 +17,7 @@ FUZZ_SANITIZE = -fsanitize=fuzzer-no-link,address,undefined \
   -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 HAVE_FUZZ_CXX := $(shell command -v $(FUZZ_CXX) 2>/dev/null)
 
-.PHONY: all deps configure build demo check bench clean fuzz fuzz-deps fuzz-build
+.PHONY: all deps configure build demo check bench install clean fuzz fuzz-deps fuzz-build
 
 all: build
 
@@ -43,6 +46,9 @@ check: build
 	@cmake --build $(BUILD) --target check
 endif
 
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
 bench: build
 	@bash test/bench/run.sh $(BUILD)/bin/wopt
 
@@ -52,6 +58,7 @@ fuzz-deps:
 $(FUZZ_BUILD)/build.ninja:
 	cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_CXX_COMPILER=$(FUZZ_CXX) \
 	  -DWOPT_FUZZ=ON -DCMAKE_BUILD_TYPE=Fuzz \
+	  -DWOPT_BUILD_TESTS=OFF -DWOPT_ENABLE_TORCH=OFF -DWOPT_INSTALL=OFF \
 	  "-DCMAKE_CXX_FLAGS_FUZZ=-O1 -gline-tables-only $(FUZZ_SANITIZE)"
 
 fuzz-build: $(FUZZ_BUILD)/build.ninja

@@ -227,8 +227,10 @@ private:
   bool integer(int64_t &V) {
     ws();
     const uint8_t *Start = P;
+    // Digits past the 18th are only counted: V would overflow.
     for (V = 0; P != End && *P >= '0' && *P <= '9'; ++P)
-      V = V * 10 + (*P - '0');
+      if (P - Start < 18)
+        V = V * 10 + (*P - '0');
     size_t Digits = P - Start;
     if (Digits == 0 || Digits > 18 || (Digits > 1 && *Start == '0'))
       return false;

@@ -19,6 +19,7 @@
 #include "wopt/Serialization/Serialization.h"
 #include "wopt/Serialization/Shards.h"
 #include "wopt/Serialization/Torch.h"
+#include "wopt/Version.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -69,6 +70,7 @@ struct DriverOptions {
   ShardExportOptions ShardOpts;
   InstrumentationOptions Instr;
   bool Help = false;
+  bool Version = false;
   std::optional<std::string> HelpPass;
 };
 
@@ -265,6 +267,8 @@ std::vector<OptionSpec> buildOptionTable() {
        "Print old -> new for every tensor the pipeline renamed",
        InstrFlag(&InstrumentationOptions::PrintRenameTable)},
       {"help", "", "Help", "Print this help", Flag(&DriverOptions::Help)},
+      {"version", "", "Help", "Print wopt's version",
+       Flag(&DriverOptions::Version)},
       {"help-pass", "name", "Help",
        "Describe a pass (its options and statistics) or a pipeline",
        [](O D, StringRef V) {
@@ -1038,6 +1042,10 @@ int wopt::woptMain(int Argc, char **Argv, const PassRegistry &Registry) {
     return reportError("", std::move(Err));
   if (Opts.Help) {
     printHelp(llvm::outs(), Table, Registry);
+    return 0;
+  }
+  if (Opts.Version) {
+    llvm::outs() << "wopt version " WOPT_VERSION_STRING "\n";
     return 0;
   }
   if (Opts.HelpPass) {
