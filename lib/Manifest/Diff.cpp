@@ -163,9 +163,9 @@ Expected<DiffResult> wopt::diffWithTarget(const Checkpoint &C, const Target &T,
       D.TheKind = Kind::Shape;
     } else {
       if (Error E = readable(*H, ME.Name, InputName))
-        return std::move(E);
+        return E;
       if (Error E = readable(*There, ME.Name, T.name()))
-        return std::move(E);
+        return E;
       D.TheKind = H->dtype() == There->dtype() ? Kind::Values : Kind::DType;
       if (Error E = compareValues(D, *H, HereBig, *There, ThereBig))
         return createStringError(inconvertibleErrorCode(),
