@@ -71,6 +71,9 @@ struct State {
   /// Warnings the steps raised (an option that matched nothing): of two
   /// ways to the same result, the one without is the clearer.
   unsigned Warnings = 0;
+  /// Trial number: equal ranks go to the earlier candidate, so the
+  /// generators' order (a hint's explicit fix before the bare pass) decides.
+  unsigned Seq = 0;
 
   std::string pipeline() const {
     std::vector<std::string> T;
@@ -78,7 +81,7 @@ struct State {
       T.push_back(S.Text);
     return join(T, ",");
   }
-  /// The order of preference; ties are broken by pipeline text only for
+  /// The order of preference; ties are broken by trial order only for
   /// determinism, and reported.
   auto rank() const {
     return std::make_tuple(S.Complete, S.tuple(), Named, -int64_t(Penalty),
@@ -89,7 +92,7 @@ struct State {
 bool better(const State &A, const State &B) {
   if (A.rank() != B.rank())
     return A.rank() > B.rank();
-  return A.pipeline() < B.pipeline();
+  return A.Seq < B.Seq;
 }
 
 std::unique_ptr<Checkpoint> copyCheckpoint(const Checkpoint &C) {
@@ -240,7 +243,7 @@ std::unique_ptr<State> Search::trial(const State &From, const Candidate &Cand,
     Warnings += D.Sev == Diagnostic::Severity::Warning;
   });
   S->C = copyCheckpoint(*From.C);
-  ++Trials;
+  S->Seq = ++Trials;
   if (Error E = PM.run(*S->C)) {
     std::string Msg = toString(std::move(E));
     if (Explain)
