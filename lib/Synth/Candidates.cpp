@@ -318,9 +318,6 @@ void commonPrefixes(const Comparison &Cmp, std::vector<Candidate> &Out) {
   }
   if (!N)
     return;
-  if (OrigMod || First.count("module"))
-    Out.push_back({"canonicalize-prefix",
-                   "keys carry a wrapper prefix (module., _orig_mod.)"});
   for (const auto &[Head, Count] : First) {
     std::optional<std::string> P = value(Head + ".");
     if (!P)
@@ -333,6 +330,9 @@ void commonPrefixes(const Comparison &Cmp, std::vector<Candidate> &Out) {
                      Twine(Count).str() + " of " + Twine(N).str() +
                          " unexpected keys are under '" + Head + ".'"});
   }
+  if (OrigMod || First.count("module"))
+    Out.push_back({"canonicalize-prefix",
+                   "keys carry a wrapper prefix (module., _orig_mod.)"});
 }
 
 } // namespace
