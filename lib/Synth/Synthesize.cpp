@@ -123,8 +123,17 @@ uint64_t fingerprint(const Checkpoint &C) {
       OS << uintptr_t(E.Val.get()) << '\0';
       continue;
     }
-    if (T->storage())
-      OS << T->storage()->key() << ':' << T->storage()->numBytes();
+    // A pass that wrote data names the storage after the key it wrote
+    // (concat/blk.0.qkv): the same bytes reached in another order must be
+    // one state, so those are told apart by content. They are in memory
+    // already; mapped and computed storages keep their file key.
+    if (const StorageRef &St = T->storage()) {
+      if (St->kind() == Storage::DataKind::Owned)
+        OS << "owned:" << xxh3_64bits(St->bytes());
+      else
+        OS << St->key();
+      OS << ':' << St->numBytes();
+    }
     OS << '@' << T->storageOffset() << dtypeName(T->dtype());
     for (int64_t D : T->shape())
       OS << ',' << D;
@@ -246,9 +255,10 @@ std::unique_ptr<State> Search::trial(const State &From, const Candidate &Cand,
   S->Seq = ++Trials;
   if (Error E = PM.run(*S->C)) {
     std::string Msg = toString(std::move(E));
-    if (Explain)
-      Notes.push_back(Cand.Text +
-                      ": not taken: " + StringRef(Msg).split('\n').first.str());
+    std::string Note =
+        Cand.Text + ": not taken: " + StringRef(Msg).split('\n').first.str();
+    if (Explain && !is_contained(Notes, Note))
+      Notes.push_back(Note);
     return nullptr;
   }
   S->Steps = From.Steps;
