@@ -21,7 +21,7 @@ namespace wopt {
 namespace synth {
 namespace {
 
-using Kind = Finding::Kind;
+using Mismatch = Diff::Mismatch;
 
 /// Rules spelled out per key at most this many times (beyond, only globs).
 constexpr size_t MaxPerKeyRules = 256;
@@ -78,17 +78,15 @@ struct KeySets {
   StringSet<> MissingSet, UnexpectedSet;
 };
 
-KeySets keySets(const Comparison &Cmp) {
+KeySets keySets(const Diff &D) {
   KeySets K;
-  for (const Finding &F : Cmp.Findings) {
-    if (F.TheKind == Kind::Missing && F.isError()) {
-      K.Missing.push_back(F.Name);
-      K.MissingSet.insert(F.Name);
-    } else if (F.TheKind == Kind::Unexpected &&
-               F.Allowed != Finding::Allowance::AllowedByGlob) {
-      K.Unexpected.push_back(F.Name);
-      K.UnexpectedSet.insert(F.Name);
-    }
+  for (const ManifestEntry *M : D.Missing) {
+    K.Missing.push_back(M->Name);
+    K.MissingSet.insert(M->Name);
+  }
+  for (const Diff::Entry &E : D.Unexpected) {
+    K.Unexpected.push_back(E.Name);
+    K.UnexpectedSet.insert(E.Name);
   }
   return K;
 }
@@ -125,13 +123,13 @@ void headRenames(const KeySets &K, std::vector<Candidate> &Out) {
 /// Reshape rules for the tensors whose shape differs from the target's
 /// with the same number of elements (GRN's (1,1,1,C) vs (C,)): one rule
 /// per key group, and one per key.
-void reshapes(const std::vector<const Finding *> &Fs,
+void reshapes(const std::vector<const Mismatch *> &Fs,
               std::vector<Candidate> &Out) {
   if (Fs.empty())
     return;
   std::vector<std::string> Names;
-  for (const Finding *F : Fs)
-    Names.push_back(F->Name);
+  for (const Mismatch *F : Fs)
+    Names.push_back(F->Actual.Name);
   std::vector<std::string> Grouped, PerKey;
   for (const KeyGroup &G : groupKeys(Names)) {
     bool AllFlat = all_of(G.Members, [&](unsigned I) {
@@ -148,16 +146,17 @@ void reshapes(const std::vector<const Finding *> &Fs,
       continue;
     }
     for (unsigned I : G.Members)
-      Grouped.push_back(Fs[I]->Name + "=>" + shapeText(Fs[I]->Expected->Shape));
+      Grouped.push_back(Fs[I]->Actual.Name + "=>" +
+                        shapeText(Fs[I]->Expected->Shape));
   }
   if (Fs.size() <= MaxPerKeyRules)
-    for (const Finding *F : Fs)
-      PerKey.push_back(F->Name + "=>" + shapeText(F->Expected->Shape));
+    for (const Mismatch *F : Fs)
+      PerKey.push_back(F->Actual.Name + "=>" + shapeText(F->Expected->Shape));
   std::string Why = Twine(Fs.size()).str() +
                     " tensors have the target's number of elements in "
                     "another shape (" +
-                    Fs.front()->Name + ": " +
-                    shapeText(Fs.front()->Actual->Shape) + " -> " +
+                    Fs.front()->Actual.Name + ": " +
+                    shapeText(Fs.front()->Actual.Shape) + " -> " +
                     shapeText(Fs.front()->Expected->Shape) + ")";
   for (const std::vector<std::string> *Rules : {&Grouped, &PerKey}) {
     if (Rules->empty() || (Rules == &PerKey && PerKey == Grouped))
@@ -169,19 +168,19 @@ void reshapes(const std::vector<const Finding *> &Fs,
 
 /// 2-D tensors stored (out, in) where the target has (in, out): transposed
 /// views (HF CLIP's projections).
-void transposes(const std::vector<const Finding *> &Fs,
+void transposes(const std::vector<const Mismatch *> &Fs,
                 std::vector<Candidate> &Out) {
   if (Fs.empty())
     return;
   std::vector<std::string> Names, Globs;
-  for (const Finding *F : Fs)
-    Names.push_back(F->Name);
+  for (const Mismatch *F : Fs)
+    Names.push_back(F->Actual.Name);
   for (const KeyGroup &G : groupKeys(Names))
     Globs.push_back(G.Glob);
   std::string Why = Twine(Fs.size()).str() +
                     " 2-D tensors have the target's shape transposed (" +
-                    Fs.front()->Name + ": " +
-                    shapeText(Fs.front()->Actual->Shape) + " -> " +
+                    Fs.front()->Actual.Name + ": " +
+                    shapeText(Fs.front()->Actual.Shape) + " -> " +
                     shapeText(Fs.front()->Expected->Shape) + ")";
   if (std::optional<std::string> L = listValue(Globs))
     Out.push_back({"transpose{keys=" + *L + "}", Why});
@@ -190,13 +189,10 @@ void transposes(const std::vector<const Finding *> &Fs,
       Out.push_back({"transpose{keys=" + *L + "}", Why});
 }
 
-void shapeSteps(const Comparison &Cmp, std::vector<Candidate> &Out) {
-  std::vector<const Finding *> Reshape, Transpose;
-  for (const Finding &F : Cmp.Findings) {
-    if (F.TheKind != Kind::ShapeMismatch || !F.isError() || !F.Actual ||
-        !F.Actual->IsTensor || !F.Expected)
-      continue;
-    ArrayRef<int64_t> A = F.Actual->Shape, E = F.Expected->Shape;
+void shapeSteps(const Diff &D, std::vector<Candidate> &Out) {
+  std::vector<const Mismatch *> Reshape, Transpose;
+  for (const Mismatch &F : D.Shapes) {
+    ArrayRef<int64_t> A = F.Actual.Shape, E = F.Expected->Shape;
     if (A.size() == 2 && E.size() == 2 && A[0] == E[1] && A[1] == E[0] &&
         A[0] != A[1])
       Transpose.push_back(&F);
@@ -209,17 +205,15 @@ void shapeSteps(const Comparison &Cmp, std::vector<Candidate> &Out) {
 
 /// A cast to the target's dtypes, when some tensor has another float dtype
 /// and this build has the cast pass.
-void casts(const Comparison &Cmp, const PassRegistry &R,
-           std::vector<Candidate> &Out) {
+void casts(const Diff &D, const PassRegistry &R, std::vector<Candidate> &Out) {
   unsigned N = 0;
   std::string Example;
-  for (const Finding &F : Cmp.Findings)
-    if (F.TheKind == Kind::DTypeMismatch && F.isError() && F.Actual &&
-        F.Actual->IsTensor && isFloatingPoint(F.Actual->Type) &&
+  for (const Mismatch &F : D.DTypes)
+    if (F.Actual.IsTensor && isFloatingPoint(F.Actual.Type) &&
         isFloatingPoint(F.Expected->Type)) {
       if (!N++)
-        Example = F.Name + ": " + dtypeName(F.Actual->Type).str() + " -> " +
-                  dtypeName(F.Expected->Type).str();
+        Example = F.Actual.Name + ": " + dtypeName(F.Actual.Type).str() +
+                  " -> " + dtypeName(F.Expected->Type).str();
     }
   if (!N)
     return;
@@ -303,12 +297,12 @@ void inverseChunks(const KeySets &K, std::vector<Candidate> &Out) {
 /// part to keep: select it. Near-miss hints find these only when one edit
 /// reaches a target key; behind a second difference (chunked blocks under
 /// `module.`) they need proposing here.
-void commonPrefixes(const Comparison &Cmp, std::vector<Candidate> &Out) {
+void commonPrefixes(const Diff &D, std::vector<Candidate> &Out) {
   std::map<std::string, unsigned> First;
   unsigned N = 0;
   bool OrigMod = false;
-  for (const Finding &F : Cmp.Findings) {
-    if (F.TheKind != Kind::Unexpected || !F.Actual || !F.Actual->IsTensor)
+  for (const Diff::Entry &F : D.Unexpected) {
+    if (!F.IsTensor)
       continue;
     ++N;
     StringRef Head = StringRef(F.Name).split('.').first;
@@ -379,12 +373,12 @@ std::vector<Candidate> unwrapCandidates(const Checkpoint &C) {
   return Out;
 }
 
-std::vector<Candidate> stateDictCandidates(const Comparison &Cmp,
+std::vector<Candidate> stateDictCandidates(const Diff &D,
                                            const PassRegistry &R) {
   std::vector<Candidate> Out;
   // A missing key a pass already removed is not brought back by running
   // that pass again ("removed" hints).
-  for (const Hint &H : Cmp.Hints) {
+  for (const Hint &H : D.Hints) {
     if (H.Fix.empty() || H.Kind == "removed")
       continue;
     // Only fixes that are passes (not allow-missing=, prune-unexpected=).
@@ -398,11 +392,11 @@ std::vector<Candidate> stateDictCandidates(const Comparison &Cmp,
     if (Name.size() < H.Fix.size())
       Out.push_back({Name.str(), H.Message + " (with the pass's defaults)"});
   }
-  KeySets K = keySets(Cmp);
-  commonPrefixes(Cmp, Out);
+  KeySets K = keySets(D);
+  commonPrefixes(D, Out);
   headRenames(K, Out);
-  shapeSteps(Cmp, Out);
-  casts(Cmp, R, Out);
+  shapeSteps(D, Out);
+  casts(D, R, Out);
   qkvConcats(K, Out);
   inverseChunks(K, Out);
   return Out;

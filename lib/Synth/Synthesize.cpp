@@ -31,7 +31,6 @@ using namespace wopt::synth;
 
 namespace {
 
-using Kind = Finding::Kind;
 
 /// How well a state matches the target. Compared lexicographically: target
 /// entries in place first, then entries present under the right name,
@@ -60,7 +59,7 @@ struct State {
   std::unique_ptr<Checkpoint> C;
   std::vector<SynthesisStep> Steps;
   Score S;
-  std::optional<Comparison> Cmp;
+  std::optional<Diff> D;
   uint64_t Fingerprint = 0;
   /// Starts with a named pipeline: its layout's convention, preferred over
   /// an equally good pipeline put together step by step.
@@ -172,7 +171,8 @@ private:
   std::shared_ptr<const Target> T;
   const PassRegistry &R;
   const SynthesisOptions &Opts;
-  CompareOptions CmpOpts;
+  DiffOptions DOpts;
+  StringMap<unsigned> TargetIndex;
   std::vector<std::unique_ptr<State>> All;
   std::vector<std::string> Notes;
   unsigned Trials = 0;
@@ -187,12 +187,10 @@ Error Search::prepare() {
       compileGlobs(Opts.AllowUnexpected, "allow-unexpected");
   if (!AU)
     return AU.takeError();
-  CmpOpts.AllowMissing = std::move(*AM);
-  CmpOpts.AllowUnexpected = std::move(*AU);
-  CmpOpts.PruneUnexpected = Opts.PruneUnexpected;
-  CmpOpts.ManifestName = T->name().str();
-  CmpOpts.Noun =
-      T->source() == Target::Source::Checkpoint ? "target" : "manifest";
+  DOpts.AllowMissing = std::move(*AM);
+  DOpts.AllowUnexpected = std::move(*AU);
+  for (unsigned I = 0; I < T->entries().size(); ++I)
+    TargetIndex.try_emplace(T->entries()[I].Name, I);
   return Error::success();
 }
 
@@ -201,34 +199,26 @@ void Search::evaluate(State &S) const {
   const DictValue *SD = S.C->stateDict();
   if (!SD)
     return;
-  CompareOptions O = CmpOpts;
-  O.Removed = S.C->Removed;
-  S.Cmp = compareWithManifest(T->manifest(), checkpointEntries(*SD), O);
-  const Comparison &Cmp = *S.Cmp;
+  S.D = diffWithTarget(*SD, T->entries(), TargetIndex, DOpts, S.C->Removed);
+  const Diff &D = *S.D;
   S.S.IsStateDict = true;
-  unsigned Missing = Cmp.count(Kind::Missing, false);
-  // A key can mismatch in shape and dtype at once: count keys, not
-  // findings.
+  // A key can mismatch in shape and dtype at once: count keys.
   StringSet<> Mismatched;
-  for (const Finding &F : Cmp.Findings)
-    if (F.TheKind == Kind::ShapeMismatch || F.TheKind == Kind::DTypeMismatch)
-      Mismatched.insert(F.Name);
+  for (const auto *List : {&D.Shapes, &D.DTypes})
+    for (const Diff::Mismatch &M : *List)
+      Mismatched.insert(M.Actual.Name);
+  S.S.Good = D.Good;
   S.S.Near = Mismatched.size();
-  S.S.Good = Cmp.NumManifestEntries - Missing - S.S.Near;
-  S.S.Extra = Cmp.count(Kind::Unexpected, false);
-  S.S.Explained = count_if(Cmp.Findings, [](const Finding &F) {
-    return F.TheKind == Kind::Unexpected && F.HintIndex >= 0;
-  });
-  S.S.Complete = !Cmp.count(Kind::Missing) && !Cmp.count(Kind::ShapeMismatch) &&
-                 !Cmp.count(Kind::DTypeMismatch);
+  S.S.Extra = D.Unexpected.size();
+  S.S.Explained = D.Explained;
+  S.S.Complete = D.Missing.empty() && D.Shapes.empty() && D.DTypes.empty();
 }
 
 std::string Search::describe(const State &S) const {
   if (!S.S.IsStateDict)
     return "the root is not a state dict";
   std::string D = std::to_string(S.S.Good) + " of " +
-                  std::to_string(S.Cmp->NumManifestEntries) +
-                  " target entries in place";
+                  std::to_string(S.D->NumTarget) + " target entries in place";
   if (S.S.Near)
     D += ", " + std::to_string(S.S.Near) + " with another shape or dtype";
   D += ", " + std::to_string(S.S.Extra) + " unexpected";
@@ -273,8 +263,8 @@ std::unique_ptr<State> Search::trial(const State &From, const Candidate &Cand,
 
 std::vector<Candidate> Search::candidates(const State &S) {
   std::vector<Candidate> Out = unwrapCandidates(*S.C);
-  if (S.Cmp)
-    for (Candidate &C : stateDictCandidates(*S.Cmp, R))
+  if (S.D)
+    for (Candidate &C : stateDictCandidates(*S.D, R))
       Out.push_back(std::move(C));
   // A step already taken would only repeat itself.
   StringSet<> Taken, Seen;
@@ -359,26 +349,26 @@ Search::expand(const std::vector<std::unique_ptr<State>> &Beam) {
 /// model: the verification prunes them. Any other unexpected key is kept,
 /// so that the report pairs it with the missing key it may be.
 void Search::decidePrune(const State &Best, SynthesisResult &Res) const {
-  if (!Best.Cmp || Opts.PruneUnexpected)
+  if (!Best.D || Opts.PruneUnexpected)
     return;
   std::set<std::vector<int64_t>> MissingShapes;
-  std::vector<const Finding *> Unexpected;
-  for (const Finding &F : Best.Cmp->Findings) {
-    if (F.TheKind == Kind::Missing && F.isError())
-      MissingShapes.insert(std::vector<int64_t>(F.Expected->Shape.begin(),
-                                                F.Expected->Shape.end()));
-    if (F.TheKind == Kind::Unexpected && F.isError())
-      Unexpected.push_back(&F);
-  }
+  for (const ManifestEntry *M : Best.D->Missing)
+    MissingShapes.insert(
+        std::vector<int64_t>(M->Shape.begin(), M->Shape.end()));
+  std::vector<const Diff::Entry *> Unexpected;
+  for (const Diff::Entry &E : Best.D->Unexpected)
+    if (none_of(DOpts.AllowUnexpected,
+                [&](const GlobPattern &G) { return G.match(E.Name); }))
+      Unexpected.push_back(&E);
   if (Unexpected.empty())
     return;
-  for (const Finding *F : Unexpected)
-    if (MissingShapes.count(std::vector<int64_t>(F->Actual->Shape.begin(),
-                                                 F->Actual->Shape.end())))
+  for (const Diff::Entry *E : Unexpected)
+    if (E->IsTensor && MissingShapes.count(std::vector<int64_t>(
+                           E->Shape.begin(), E->Shape.end())))
       return;
   Res.Prune = true;
-  for (const Finding *F : Unexpected)
-    Res.PrunedKeys.push_back(F->Name);
+  for (const Diff::Entry *E : Unexpected)
+    Res.PrunedKeys.push_back(E->Name);
 }
 
 SynthesisResult Search::finish() {
