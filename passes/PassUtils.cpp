@@ -21,26 +21,14 @@ bool isStateDict(const DictValue &D) {
   return HasTensor;
 }
 
-static void countTensorsImpl(const Value &V, uint64_t &N) {
-  if (isa<TensorValue>(V)) {
-    ++N;
-    return;
-  }
-  if (const auto *D = dyn_cast<DictValue>(&V)) {
-    for (const DictEntry &E : D->entries())
-      if (E.Val)
-        countTensorsImpl(*E.Val, N);
-    return;
-  }
-  if (const auto *S = dyn_cast<SequenceValue>(&V))
-    for (const ValuePtr &E : S->elements())
-      if (E)
-        countTensorsImpl(*E, N);
-}
-
 uint64_t countTensors(const Value &V) {
+  // Through dicts and sequences only (not objects' insides), each tensor
+  // node once however often it is referenced.
   uint64_t N = 0;
-  countTensorsImpl(V, N);
+  forEachNode(V, [&](const Value &X) {
+    N += isa<TensorValue>(X);
+    return isa<DictValue>(X) || isa<SequenceValue>(X);
+  });
   return N;
 }
 

@@ -7,6 +7,7 @@
 // copy, so it is an error rather than a silent materialization.
 //
 //===----------------------------------------------------------------------===//
+#include "wopt/IR/StateDict.h"
 #include "wopt/Pass/Pass.h"
 #include "wopt/Passes/Passes.h"
 #include "llvm/ADT/StringExtras.h"
@@ -90,7 +91,7 @@ public:
     if (Rules.empty())
       return error("no rules; give rule=GLOB=>[D,...]");
     std::vector<unsigned> Hits(Rules.size(), 0);
-    std::vector<std::tuple<StringRef, TensorValue *, SmallVector<int64_t, 4>>>
+    std::vector<std::tuple<StringRef, DictEntry *, SmallVector<int64_t, 4>>>
         Todo;
     for (DictEntry &E : SD->entries()) {
       std::optional<StringRef> K = E.keyString();
@@ -104,13 +105,13 @@ public:
         Expected<SmallVector<int64_t, 4>> Shape = target(*K, *T, Rules[R]);
         if (!Shape)
           return Shape.takeError();
-        Todo.emplace_back(*K, T, std::move(*Shape));
+        Todo.emplace_back(*K, &E, std::move(*Shape));
         break;
       }
     }
     // Every tensor checked: only now change them.
-    for (auto &[K, T, Shape] : Todo)
-      reshape(K, *T, Shape);
+    for (auto &[K, E, Shape] : Todo)
+      reshape(K, ownTensor(*E), Shape);
     for (size_t R = 0; R < Rules.size(); ++R)
       if (!Hits[R])
         matchedNothing("rule " + Twine(R + 1) + " ('" + Rules[R].Text +

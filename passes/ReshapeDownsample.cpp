@@ -205,7 +205,7 @@ private:
       bool IsNorm = D->second == "norm.weight" || D->second == "norm.bias";
       if (!IsReduction && !IsNorm)
         continue;
-      if (Error Err = reorder(*K, *T, IsReduction))
+      if (Error Err = reorder(*K, ownTensor(E), IsReduction))
         return Err;
     }
     return Error::success();

@@ -9,6 +9,7 @@
 // stays valid for them.
 //
 //===----------------------------------------------------------------------===//
+#include "wopt/IR/StateDict.h"
 #include "wopt/Pass/Pass.h"
 #include "wopt/Passes/Passes.h"
 #include "llvm/Support/GlobPattern.h"
@@ -43,7 +44,7 @@ public:
       Globs.push_back(std::move(*G));
     }
     std::vector<unsigned> Hits(Globs.size(), 0);
-    std::vector<std::pair<StringRef, TensorValue *>> Todo;
+    std::vector<std::pair<StringRef, DictEntry *>> Todo;
     for (DictEntry &E : SD->entries()) {
       std::optional<StringRef> K = E.keyString();
       auto *T = dyn_cast_or_null<TensorValue>(E.Val.get());
@@ -52,10 +53,10 @@ public:
       if (T->shape().size() != 2)
         return error("'" + *K + "' is " + T->typeString() +
                      ": only 2-D tensors can be transposed");
-      Todo.push_back({*K, T});
+      Todo.push_back({*K, &E});
     }
-    for (auto [K, T] : Todo)
-      transpose(K, *T);
+    for (auto [K, E] : Todo)
+      transpose(K, ownTensor(*E));
     for (size_t I = 0; I < Globs.size(); ++I)
       if (!Hits[I])
         matchedNothing("keys='" + Keys->at(I) + "' matched no tensor");

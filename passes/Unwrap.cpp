@@ -11,6 +11,7 @@
 #include "wopt/IR/StateDict.h"
 #include "wopt/Pass/Pass.h"
 #include "wopt/Passes/Passes.h"
+#include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSwitch.h"
 
@@ -73,7 +74,8 @@ public:
       return Error::success();
     }
     std::vector<Candidate> All;
-    collect(C.root(), {}, All);
+    SmallPtrSet<const Value *, 32> Seen;
+    collect(C.root(), {}, All, Seen);
     Expected<Candidate> Pick = choose(All);
     if (!Pick)
       return Pick.takeError();
@@ -131,11 +133,13 @@ private:
   }
 
   /// Every state dict reachable from V through dicts (not through lists or
-  /// opaque objects: optimizer and framework state lives there).
+  /// opaque objects: optimizer and framework state lives there), each dict
+  /// once, at the first path that reaches it.
   static void collect(const ValuePtr &V, std::vector<std::string> Path,
-                      std::vector<Candidate> &Out) {
+                      std::vector<Candidate> &Out,
+                      SmallPtrSetImpl<const Value *> &Seen) {
     auto *D = dyn_cast_or_null<DictValue>(V.get());
-    if (!D)
+    if (!D || !Seen.insert(D).second)
       return;
     if (!Path.empty() && isStateDict(*D)) {
       Candidate Cand;
@@ -153,7 +157,7 @@ private:
       if (!K)
         continue;
       Path.push_back(K->str());
-      collect(E.Val, Path, Out);
+      collect(E.Val, Path, Out, Seen);
       Path.pop_back();
     }
   }
@@ -210,10 +214,14 @@ private:
   Error adopt(Checkpoint &C, const Candidate &Pick) {
     reportDropped(*C.root(), Pick.Path, 0);
     std::string From = join(Pick.Path, "/");
-    walkTensors(*Pick.Dict, "", [&](TensorValue &T, StringRef Rel) {
-      T.provenance().addRename(argument(), From + "/" + Rel.str(), Rel);
-      ++NumKept;
-    });
+    SmallPtrSet<const Value *, 32> Seen;
+    walkTensors(
+        *Pick.Dict, "",
+        [&](TensorValue &T, StringRef Rel) {
+          T.provenance().addRename(argument(), From + "/" + Rel.str(), Rel);
+          ++NumKept;
+        },
+        Seen);
     remark("", nullptr,
            "unwrapped '" + From + "' (" + Twine(NumKept.value()) +
                " tensors, " + formatBytes(tensorBytes(*Pick.Dict)) + ")");
@@ -272,8 +280,13 @@ private:
     }
   }
 
+  /// Tensors below V through dicts and sequences, each node once, with the
+  /// path that first reaches it.
   static void walkTensors(Value &V, StringRef Rel,
-                          function_ref<void(TensorValue &, StringRef)> F) {
+                          function_ref<void(TensorValue &, StringRef)> F,
+                          SmallPtrSetImpl<const Value *> &Seen) {
+    if (!Seen.insert(&V).second)
+      return;
     if (auto *T = dyn_cast<TensorValue>(&V))
       return F(*T, Rel);
     if (auto *D = dyn_cast<DictValue>(&V)) {
@@ -282,14 +295,14 @@ private:
         if (!E.Val || !K)
           continue;
         std::string Sub = Rel.empty() ? K->str() : (Rel + "/" + *K).str();
-        walkTensors(*E.Val, Sub, F);
+        walkTensors(*E.Val, Sub, F, Seen);
       }
       return;
     }
     if (auto *S = dyn_cast<SequenceValue>(&V))
       for (size_t I = 0; I < S->elements().size(); ++I)
         if (S->elements()[I])
-          walkTensors(*S->elements()[I], (Rel + "/" + Twine(I)).str(), F);
+          walkTensors(*S->elements()[I], (Rel + "/" + Twine(I)).str(), F, Seen);
   }
 
   Option<std::string> Key{*this, "key",

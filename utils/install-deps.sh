@@ -7,8 +7,9 @@ PACKAGES=(
   llvm-19-dev llvm-19-tools
   libflatbuffers-dev flatbuffers-compiler
   libgtest-dev
+  libdeflate-dev  # libdeflate_crc32: the CRC of the bytes wopt writes
   python3-torch python3-numpy
-  time  # /usr/bin/time: peak RSS in test/bench (make bench)
+  time  # /usr/bin/time: peak RSS in test/bench (make bench) and graph-memo-blowup.test
 )
 
 missing=()

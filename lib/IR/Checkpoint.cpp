@@ -18,26 +18,33 @@ DictValue *Checkpoint::stateDict() const {
   return HasTensor ? D : nullptr;
 }
 
-/// Depth-first in file order; tensors hidden in opaque objects count too,
-/// because exporters must write their storages.
-static void walk(const Value &V, function_ref<void(TensorValue &)> F) {
-  // The IR's nodes are never const objects; the walk only hands them out.
-  if (auto *T = dyn_cast<TensorValue>(&V))
-    F(const_cast<TensorValue &>(*T));
-  forEachChild(V, [&](const Value &C) { walk(C, F); });
-}
-
 void Checkpoint::forEachTensor(function_ref<void(TensorValue &)> F) const {
-  if (Root)
-    walk(*Root, F);
+  if (!Root)
+    return;
+  // Tensors hidden in opaque objects count too: exporters must write their
+  // storages. The IR's nodes are never const objects; the walk only hands
+  // them out.
+  forEachNode(*Root, [&](const Value &V) {
+    if (auto *T = dyn_cast<TensorValue>(&V))
+      F(const_cast<TensorValue &>(*T));
+    return true;
+  });
 }
 
 std::vector<StorageRef> Checkpoint::storages() const {
   std::vector<StorageRef> Result;
+  if (!Root)
+    return Result;
   SmallPtrSet<Storage *, 16> Seen;
-  forEachTensor([&](TensorValue &T) {
-    if (T.storage() && Seen.insert(T.storage().get()).second)
-      Result.push_back(T.storage());
+  forEachNode(*Root, [&](const Value &V) {
+    const StorageRef *S = nullptr;
+    if (auto *T = dyn_cast<TensorValue>(&V))
+      S = &T->storage();
+    else if (auto *SV = dyn_cast<StorageValue>(&V))
+      S = &SV->storage();
+    if (S && *S && Seen.insert(S->get()).second)
+      Result.push_back(*S);
+    return true;
   });
   return Result;
 }

@@ -1,5 +1,7 @@
 //===- DType.cpp - Element type tables ------------------------------------===//
 #include "wopt/IR/DType.h"
+#include "llvm/ADT/bit.h"
+#include <cstring>
 
 using namespace wopt;
 using llvm::StringRef;
@@ -81,4 +83,77 @@ bool wopt::isFloatingPoint(DType T) {
 bool wopt::isComplex(DType T) {
   return T == DType::Complex32 || T == DType::Complex64 ||
          T == DType::Complex128;
+}
+
+float wopt::halfBitsToFloat(uint16_t H) {
+  // c10's fp16_ieee_to_fp32_value: the float multiply quiets a signalling
+  // NaN as torch's conversion does.
+  const uint32_t W = uint32_t(H) << 16;
+  const uint32_t Sign = W & 0x80000000u;
+  const uint32_t TwoW = W + W;
+  const uint32_t ExpOffset = 0xE0u << 23;
+  const float ExpScale = llvm::bit_cast<float>(0x7800000u);
+  const float Normalized =
+      llvm::bit_cast<float>((TwoW >> 4) + ExpOffset) * ExpScale;
+  const uint32_t MagicMask = 126u << 23;
+  const float Denormalized =
+      llvm::bit_cast<float>((TwoW >> 17) | MagicMask) - 0.5f;
+  const uint32_t DenormCutoff = 1u << 27;
+  return llvm::bit_cast<float>(
+      Sign | (TwoW < DenormCutoff ? llvm::bit_cast<uint32_t>(Denormalized)
+                                  : llvm::bit_cast<uint32_t>(Normalized)));
+}
+
+float wopt::bfloat16BitsToFloat(uint16_t B) {
+  return llvm::bit_cast<float>(uint32_t(B) << 16);
+}
+
+namespace {
+template <typename T> double loadAs(const uint8_t *P) {
+  T V;
+  std::memcpy(&V, P, sizeof(T));
+  return double(V);
+}
+} // namespace
+
+std::optional<double> wopt::elementAsDouble(DType T, const uint8_t *P) {
+  switch (T) {
+  case DType::UInt8:
+  case DType::QUInt8:
+    return loadAs<uint8_t>(P);
+  case DType::Int8:
+  case DType::QInt8:
+    return loadAs<int8_t>(P);
+  case DType::Bool:
+    return *P ? 1.0 : 0.0;
+  case DType::Int16:
+    return loadAs<int16_t>(P);
+  case DType::UInt16:
+    return loadAs<uint16_t>(P);
+  case DType::Int32:
+  case DType::QInt32:
+    return loadAs<int32_t>(P);
+  case DType::UInt32:
+    return loadAs<uint32_t>(P);
+  case DType::Int64:
+    return loadAs<int64_t>(P);
+  case DType::UInt64:
+    return loadAs<uint64_t>(P);
+  case DType::Float16: {
+    uint16_t H;
+    std::memcpy(&H, P, 2);
+    return halfBitsToFloat(H);
+  }
+  case DType::BFloat16: {
+    uint16_t B;
+    std::memcpy(&B, P, 2);
+    return bfloat16BitsToFloat(B);
+  }
+  case DType::Float32:
+    return loadAs<float>(P);
+  case DType::Float64:
+    return loadAs<double>(P);
+  default:
+    return std::nullopt;
+  }
 }

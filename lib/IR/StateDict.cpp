@@ -1,6 +1,9 @@
 //===- StateDict.cpp - Safe edits of a state dict -------------------------===//
 #include "wopt/IR/StateDict.h"
 #include "llvm/ADT/StringMap.h"
+#include <cerrno>
+#include <cstring>
+#include <unistd.h>
 
 using namespace wopt;
 using namespace llvm;
@@ -68,6 +71,12 @@ Error wopt::renameKeys(DictValue &D,
   return Error::success();
 }
 
+TensorValue &wopt::ownTensor(DictEntry &E) {
+  assert(isa<TensorValue>(E.Val.get()) && "entry does not hold a tensor");
+  E.Val = E.Val->copyNode();
+  return cast<TensorValue>(*E.Val);
+}
+
 unsigned wopt::eraseIf(DictValue &D,
                        function_ref<bool(const DictEntry &)> Pred) {
   std::vector<DictEntry> &Entries = D.entries();
@@ -79,9 +88,57 @@ unsigned wopt::eraseIf(DictValue &D,
 }
 
 uint64_t wopt::tensorBytes(const Value &V) {
-  if (auto *T = dyn_cast<TensorValue>(&V))
-    return T->numel().value_or(0) * dtypeSize(T->dtype());
   uint64_t N = 0;
-  forEachChild(V, [&](const Value &C) { N += tensorBytes(C); });
+  forEachNode(V, [&](const Value &X) {
+    if (auto *T = dyn_cast<TensorValue>(&X))
+      N += T->numel().value_or(0) * dtypeSize(T->dtype());
+    return true;
+  });
   return N;
+}
+
+namespace {
+
+/// Storage bytes [Off, Off + Out.size()), from the file when mapped.
+Error readStorageRange(const Storage &S, uint64_t Off,
+                       MutableArrayRef<uint8_t> Out) {
+  if (S.kind() != Storage::DataKind::Mapped || S.source()->fd() < 0)
+    return S.read(Off, Out);
+  int FD = S.source()->fd();
+  uint64_t At = S.sourceOffset() + Off;
+  for (size_t Done = 0; Done < Out.size();) {
+    ssize_t R = ::pread(FD, Out.data() + Done, Out.size() - Done, At + Done);
+    if (R < 0 && errno == EINTR)
+      continue;
+    if (R <= 0)
+      return createStringError(
+          R < 0 ? std::error_code(errno, std::generic_category())
+                : std::make_error_code(std::errc::io_error),
+          S.source()->path() + ": cannot read tensor data" +
+              (R < 0 ? "" : " (the file got shorter)"));
+    Done += R;
+  }
+  return Error::success();
+}
+
+} // namespace
+
+Error wopt::readTensorElements(const TensorValue &T, uint64_t First, uint64_t N,
+                               MutableArrayRef<uint8_t> Out) {
+  const unsigned Size = dtypeSize(T.dtype());
+  assert(Out.size() == N * Size && "output size mismatch");
+  const Storage &S = *T.storage();
+  if (T.isContiguous())
+    return readStorageRange(S, (T.storageOffset() + First) * Size, Out);
+  ArrayRef<int64_t> Shape = T.shape(), Strides = T.strides();
+  for (uint64_t I = 0; I < N; ++I) {
+    uint64_t Index = T.storageOffset(), Rest = First + I;
+    for (int D = int(Shape.size()) - 1; D >= 0; --D) {
+      Index += (Rest % Shape[D]) * Strides[D];
+      Rest /= Shape[D];
+    }
+    if (Error E = S.read(Index * Size, Out.slice(I * Size, Size)))
+      return E;
+  }
+  return Error::success();
 }

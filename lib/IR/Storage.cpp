@@ -129,6 +129,8 @@ ArrayRef<uint8_t> Storage::bytes() const {
 Error Storage::read(uint64_t Offset, MutableArrayRef<uint8_t> Out) const {
   assert(Offset <= NumBytes && Out.size() <= NumBytes - Offset &&
          "read past the end of a storage");
+  if (Out.empty())
+    return Error::success();
   switch (Kind) {
   case DataKind::Elided:
     return createStringError(inconvertibleErrorCode(),
@@ -151,4 +153,12 @@ void Storage::setOwnedBytes(std::vector<uint8_t> Bytes) {
   Produce = nullptr;
   Source.reset();
   SourceOffset = 0;
+  SourceRecordName.clear();
+  SourceCRC.reset();
+}
+
+void Storage::setSourceRecord(std::string Name, uint32_t CRC) {
+  assert(Kind == DataKind::Mapped && "only mapped bytes come from a record");
+  SourceRecordName = std::move(Name);
+  SourceCRC = CRC ? std::optional<uint32_t>(CRC) : std::nullopt;
 }

@@ -11,6 +11,8 @@
 #include "wopt/IR/FloatBits.h"
 #include "wopt/IR/TextIR.h"
 #include "llvm/ADT/APInt.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
@@ -35,6 +37,7 @@ struct Token {
     Error,
     Ident,      ///< keywords, dtype names, nan/inf/-nan/-inf
     StorageRef, ///< %name
+    ValueName,  ///< @N: a node that is referenced more than once
     String,     ///< "..." (Text includes the quotes)
     Bytes,      ///< b"..."
     Hex,        ///< x"..."
@@ -172,6 +175,11 @@ Token Lexer::lex() {
     while (Pos != Buf.end() && (isIdentChar(*Pos) || *Pos == '.'))
       ++Pos;
     return make(Pos - Start > 1 ? Token::StorageRef : Token::Error, Start);
+  case '@':
+    ++Pos;
+    while (Pos != Buf.end() && isIdentChar(*Pos))
+      ++Pos;
+    return make(Pos - Start > 1 ? Token::ValueName : Token::Error, Start);
   default:
     break;
   }
@@ -254,6 +262,10 @@ private:
 
   // Values.
   Expected<ValuePtr> parseValue();
+  Expected<ValuePtr> parseUnnamedValue();
+  Expected<ValuePtr> parseNamedValue();
+  Expected<ValuePtr> parseStorageValue();
+  Error resolveForwardReferences(Value &Root);
   Expected<ValuePtr> parseSequence(Value::Kind K, Token::Kind Close);
   Expected<ValuePtr> parseDict(bool Ordered);
   Error parseEntries(std::vector<DictEntry> &Entries);
@@ -270,6 +282,14 @@ private:
   Lexer Lex;
   Token Tok;
   StringMap<StorageDecl> Storages;
+  /// @names: defined nodes, names whose definition is being parsed (a
+  /// reference to one is a cycle), and the stand-ins such references got
+  /// until the definition is complete.
+  StringMap<ValuePtr> Defined;
+  StringSet<> Defining;
+  StringMap<ValuePtr> ForwardRefs;
+  DenseMap<const Value *, StringRef> ForwardName;
+  unsigned Depth = 0;
 };
 
 } // namespace
@@ -408,15 +428,10 @@ Expected<ValuePtr> Parser::parseIntegerValue() {
   int64_t V;
   if (!Text.getAsInteger(10, V))
     return makeInt(V);
-  // Roughly 3.33 bits per digit; one more for the sign.
-  unsigned Bits = (unsigned)Text.size() * 4 + 8;
-  APInt A(Bits, Text, 10);
-  unsigned NumBytes = (A.getSignificantBits() + 7) / 8;
-  APInt W = A.trunc(NumBytes * 8);
-  std::string Bytes(NumBytes, '\0');
-  for (unsigned I = 0; I < NumBytes; ++I)
-    Bytes[I] = (char)W.extractBitsAsZExtValue(8, I * 8);
-  return std::make_shared<BigIntValue>(std::move(Bytes));
+  std::optional<std::string> Bytes = longBytesFromDecimal(Text);
+  if (!Bytes)
+    return error("integer literal of more than 10000 digits");
+  return std::make_shared<BigIntValue>(std::move(*Bytes));
 }
 
 //===----------------------------------------------------------------------===//
@@ -436,6 +451,95 @@ static std::optional<double> nonFiniteKeyword(StringRef W) {
 }
 
 Expected<ValuePtr> Parser::parseValue() {
+  // Recursion is bounded like every walk over the graph it builds.
+  if (Depth >= MaxGraphDepth)
+    return error("values nested deeper than " + Twine(MaxGraphDepth) +
+                 " (limit)");
+  ++Depth;
+  auto Restore = make_scope_exit([&] { --Depth; });
+  if (Tok.is(Token::ValueName))
+    return parseNamedValue();
+  return parseUnnamedValue();
+}
+
+/// `@N = value` defines a node that is referenced again as `@N`; inside its
+/// own definition, `@N` is a cycle.
+Expected<ValuePtr> Parser::parseNamedValue() {
+  Token NameTok = Tok;
+  StringRef Name = Tok.Text.drop_front();
+  consume();
+  if (!consumeIf(Token::Equal)) {
+    if (auto It = Defined.find(Name); It != Defined.end())
+      return It->second;
+    if (!Defining.count(Name))
+      return error(NameTok.loc(), "use of undefined value '" + NameTok.Text +
+                                      "' (a value is defined as '" +
+                                      NameTok.Text +
+                                      " = ...' before it is "
+                                      "used)");
+    ValuePtr &Ref = ForwardRefs[Name];
+    if (!Ref) {
+      Ref = makeNone();
+      ForwardName[Ref.get()] = ForwardRefs.find(Name)->first();
+    }
+    return Ref;
+  }
+  if (Defined.count(Name) || !Defining.insert(Name).second)
+    return error(NameTok.loc(),
+                 "value '" + NameTok.Text + "' is already defined");
+  SMLoc Loc = Tok.loc();
+  Expected<ValuePtr> V = parseUnnamedValue();
+  if (!V)
+    return V.takeError();
+  if (!(*V)->hasIdentity())
+    return error(Loc, "only containers, tensors, storages and objects have "
+                      "an identity to name; write this value in place");
+  Defining.erase(Name);
+  Defined[Name] = *V;
+  return V;
+}
+
+/// Replaces every stand-in for a reference inside its own definition with
+/// the node it named: the edges that close cycles.
+Error Parser::resolveForwardReferences(Value &Root) {
+  if (ForwardRefs.empty())
+    return Error::success();
+  std::vector<Value *> Nodes;
+  forEachNode(Root, [&](const Value &V) {
+    Nodes.push_back(const_cast<Value *>(&V));
+    return true;
+  });
+  for (Value *V : Nodes)
+    forEachChildSlot(*V, [&](ValuePtr &Slot) {
+      auto It = ForwardName.find(Slot.get());
+      if (It != ForwardName.end())
+        Slot = Defined.lookup(It->second);
+    });
+  return Error::success();
+}
+
+/// `storage %N DTYPE` (a TypedStorage) or `storage %N untyped`.
+Expected<ValuePtr> Parser::parseStorageValue() {
+  if (!Tok.is(Token::StorageRef))
+    return error("expected a storage name like %0 after 'storage'");
+  auto It = Storages.find(Tok.Text.drop_front());
+  if (It == Storages.end())
+    return error("use of undeclared storage '" + Tok.Text + "'");
+  StorageRef S = It->second.S;
+  consume();
+  if (consumeKeyword("untyped"))
+    return std::make_shared<StorageValue>(S, DType::UInt8, /*Untyped=*/true);
+  std::optional<DType> T =
+      Tok.is(Token::Ident) ? parseDTypeName(Tok.Text) : std::nullopt;
+  if (!T)
+    return error("expected an element type or 'untyped' after the storage, "
+                 "found '" +
+                 describe(Tok) + "'");
+  consume();
+  return std::make_shared<StorageValue>(S, *T, /*Untyped=*/false);
+}
+
+Expected<ValuePtr> Parser::parseUnnamedValue() {
   switch (Tok.K) {
   case Token::Integer:
     return parseIntegerValue();
@@ -512,6 +616,10 @@ Expected<ValuePtr> Parser::parseValue() {
   if (W == "opaque") {
     consume();
     return parseOpaque();
+  }
+  if (W == "storage") {
+    consume();
+    return parseStorageValue();
   }
   return error("expected a value, found '" + W + "'");
 }
@@ -633,8 +741,9 @@ Expected<ValuePtr> Parser::parseTensor() {
   bool HaveStrides = false, NoStorage = false;
   const StorageDecl *In = nullptr;
   static const char *const Keywords[] = {
-      "strides", "offset", "in",       "no_storage",  "requires_grad",
-      "param",   "hooks",  "metadata", "param_state", "loc"};
+      "strides",  "offset",         "in",    "no_storage", "requires_grad",
+      "param",    "rebuild",        "hooks", "metadata",   "param_state",
+      "subclass", "subclass_state", "loc"};
   for (;;) {
     if (!Tok.is(Token::Ident) || !is_contained(Keywords, Tok.Text))
       break;
@@ -667,6 +776,12 @@ Expected<ValuePtr> Parser::parseTensor() {
       Tensor->setRequiresGrad(true);
     } else if (W == "param") {
       Tensor->setParameter(true);
+    } else if (W == "rebuild") {
+      if (!Tok.isKeyword("v1"))
+        return error("expected 'v1' after 'rebuild' (the default, v2, is "
+                     "not written)");
+      consume();
+      Tensor->setRebuildKind(TensorValue::RebuildKind::V1);
     } else if (W == "loc") {
       if (Error E = parseProvenance(Tensor->provenance()))
         return E;
@@ -674,9 +789,11 @@ Expected<ValuePtr> Parser::parseTensor() {
       Expected<ValuePtr> V = parseValue();
       if (!V)
         return V.takeError();
-      ValuePtr &Slot = W == "hooks"      ? Tensor->BackwardHooks
-                       : W == "metadata" ? Tensor->Metadata
-                                         : Tensor->ParamState;
+      ValuePtr &Slot = W == "hooks"            ? Tensor->BackwardHooks
+                       : W == "metadata"       ? Tensor->Metadata
+                       : W == "subclass"       ? Tensor->SubclassType
+                       : W == "subclass_state" ? Tensor->SubclassState
+                                               : Tensor->ParamState;
       Slot = std::move(*V);
     }
   }
@@ -946,12 +1063,25 @@ Expected<std::vector<uint8_t>> Parser::parseData(DType T, uint64_t NumBytes) {
 //===----------------------------------------------------------------------===//
 
 Expected<ValuePtr> Parser::parseOpaque() {
-  Expected<std::string> Module = parseString();
-  if (!Module)
-    return Module.takeError();
-  Expected<std::string> Name = parseString();
-  if (!Name)
-    return Name.takeError();
+  // `opaque call V reduce ...`: the callable is a value, not a global.
+  ValuePtr Callee;
+  std::string Module, Name;
+  SMLoc CallLoc = Tok.loc();
+  if (consumeKeyword("call")) {
+    Expected<ValuePtr> V = parseValue();
+    if (!V)
+      return V.takeError();
+    Callee = std::move(*V);
+  } else {
+    Expected<std::string> M = parseString();
+    if (!M)
+      return M.takeError();
+    Expected<std::string> N = parseString();
+    if (!N)
+      return N.takeError();
+    Module = std::move(*M);
+    Name = std::move(*N);
+  }
   auto How = OpaqueValue::Construct::Global;
   if (consumeKeyword("reduce"))
     How = OpaqueValue::Construct::Reduce;
@@ -959,7 +1089,10 @@ Expected<ValuePtr> Parser::parseOpaque() {
     How = OpaqueValue::Construct::NewObj;
   else if (consumeKeyword("newobj_ex"))
     How = OpaqueValue::Construct::NewObjEx;
-  auto O = std::make_shared<OpaqueValue>(*Module, *Name, How);
+  if (Callee && How == OpaqueValue::Construct::Global)
+    return error(CallLoc, "'opaque call' needs reduce, newobj or newobj_ex");
+  auto O = std::make_shared<OpaqueValue>(Module, Name, How);
+  O->Callee = std::move(Callee);
   // Fixed order, each optional: the printer writes them this way.
   for (auto Slot :
        {std::make_pair("args", &O->Args), std::make_pair("kwargs", &O->Kwargs),
@@ -1022,6 +1155,13 @@ Error Parser::parseStorageDecl() {
     NumBytes = SaturatingMultiply(NumBytes, (uint64_t)dtypeSize(T), &Overflow);
   if (Overflow)
     return error(CountLoc, "storage size overflows 64 bits");
+  std::string Device = "cpu";
+  if (consumeKeyword("device")) {
+    Expected<std::string> D = parseString();
+    if (!D)
+      return D.takeError();
+    Device = std::move(*D);
+  }
   StorageRef S;
   if (consumeIf(Token::Equal)) {
     Expected<std::vector<uint8_t>> Bytes = parseData(T, NumBytes);
@@ -1031,6 +1171,7 @@ Error Parser::parseStorageDecl() {
   } else {
     S = Storage::elided("", T, NumBytes);
   }
+  S->setLocation(std::move(Device));
   Storages[Name] = StorageDecl{std::move(S), NameTok.loc()};
   return Error::success();
 }
@@ -1086,13 +1227,22 @@ Expected<std::unique_ptr<Checkpoint>> Parser::parseFile() {
   if (consumeKeyword("attributes"))
     if (Error E = parseHeader(*C))
       return E;
+  SMLoc RootLoc = Tok.loc();
   Expected<ValuePtr> Root = parseValue();
   if (!Root)
     return Root.takeError();
-  C->setRoot(std::move(*Root));
   if (!Tok.is(Token::Eof))
     return error("expected end of file after the checkpoint, found '" +
                  describe(Tok) + "'");
+  if (Error E = resolveForwardReferences(**Root))
+    return E;
+  // The checkpoint's graph owns the nodes, so cycles among them are freed.
+  C->graph().adoptReachable(*Root);
+  C->setRoot(std::move(*Root));
+  // References make a chain as deep as the file is long without nesting.
+  if (graphDepth(*C->root(), MaxGraphDepth + 1) > MaxGraphDepth)
+    return error(RootLoc, "values nested deeper than " + Twine(MaxGraphDepth) +
+                              " (limit), counting references");
   numberStorages(*C);
   return C;
 }

@@ -11,12 +11,14 @@
 #include "wopt/IR/TextIR.h"
 #include "llvm/ADT/APInt.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/JSON.h"
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 
 using namespace wopt;
 using namespace llvm;
@@ -299,18 +301,14 @@ static void printData(raw_ostream &OS, ArrayRef<uint8_t> Bytes, DType T) {
 
 namespace {
 
-void forEachTensorIn(const Value &V,
-                     function_ref<void(const TensorValue &)> F) {
-  if (auto *T = dyn_cast<TensorValue>(&V))
-    F(*T);
-  forEachChild(V, [&](const Value &C) { forEachTensorIn(C, F); });
-}
-
 class Printer {
 public:
   Printer(raw_ostream &OS, const PrintOptions &Opts) : OS(OS), Opts(Opts) {}
 
   void printCheckpoint(const Checkpoint &C);
+  /// Counts references so that shared nodes get @names; call before
+  /// printing Root or anything below it.
+  void analyze(const Value &Root);
   void printValue(const Value &V, unsigned Indent);
 
 private:
@@ -322,22 +320,45 @@ private:
   }
   void printStorageDecl(const Storage &S, unsigned Name);
   void printHeader(const Checkpoint &C);
+  void printBody(const Value &V, unsigned Indent);
   void printEntries(const std::vector<DictEntry> &Entries, unsigned Indent);
   void printDict(const DictValue &D, unsigned Indent);
   void printSequence(const SequenceValue &S, unsigned Indent);
   void printTensorBody(const TensorValue &T, unsigned Indent);
+  void printStorageValue(const StorageValue &SV);
   void printOpaque(const OpaqueValue &O, unsigned Indent);
   void printProvenance(const Provenance &P);
+  void printData(ArrayRef<uint8_t> Bytes, DType T);
+  bool isNamed(const Value &V) const {
+    auto It = Refs.find(&V);
+    return It != Refs.end() && It->second > 1;
+  }
   bool isFlat(const Value &V) const;
   void newline(unsigned Indent) { OS << '\n' << std::string(2 * Indent, ' '); }
 
   raw_ostream &OS;
   const PrintOptions &Opts;
+  bool BigEndian = false;
   DenseMap<const Storage *, unsigned> Uses;
   DenseMap<const Storage *, unsigned> Names;
+  /// References to each node with an identity; more than one gets @N.
+  DenseMap<const Value *, unsigned> Refs;
+  /// @N of the shared nodes printed so far.
+  DenseMap<const Value *, unsigned> ValueNames;
 };
 
 } // namespace
+
+void Printer::analyze(const Value &Root) {
+  ++Refs[&Root];
+  forEachNode(Root, [&](const Value &V) {
+    forEachChild(V, [&](const Value &C) {
+      if (C.hasIdentity())
+        ++Refs[&C];
+    });
+    return true;
+  });
+}
 
 /// A tensor owns an implicit storage when nothing else uses it and it is
 /// exactly what the tensor spans, in the tensor's own element type: the
@@ -354,17 +375,26 @@ bool Printer::ownsImplicitStorage(const TensorValue &T) const {
 }
 
 void Printer::nameStorages(const Value &Root) {
-  forEachTensorIn(Root, [&](const TensorValue &T) {
-    if (T.storage())
-      ++Uses[T.storage().get()];
+  // A storage value always refers to a declared storage.
+  forEachNode(Root, [&](const Value &V) {
+    if (auto *T = dyn_cast<TensorValue>(&V); T && T->storage())
+      ++Uses[T->storage().get()];
+    else if (auto *SV = dyn_cast<StorageValue>(&V); SV && SV->storage())
+      Uses[SV->storage().get()] += 2;
+    return true;
   });
-  forEachTensorIn(Root, [&](const TensorValue &T) {
-    if (!T.storage() || ownsImplicitStorage(T) ||
-        Names.count(T.storage().get()))
-      return;
+  forEachNode(Root, [&](const Value &V) {
+    const StorageRef *S = nullptr;
+    if (auto *T = dyn_cast<TensorValue>(&V))
+      S = T->storage() && !ownsImplicitStorage(*T) ? &T->storage() : nullptr;
+    else if (auto *SV = dyn_cast<StorageValue>(&V))
+      S = SV->storage() ? &SV->storage() : nullptr;
+    if (!S || Names.count(S->get()))
+      return true;
     unsigned Name = Names.size();
-    Names[T.storage().get()] = Name;
-    printStorageDecl(*T.storage(), Name);
+    Names[S->get()] = Name;
+    printStorageDecl(**S, Name);
+    return true;
   });
 }
 
@@ -375,11 +405,25 @@ void Printer::printStorageDecl(const Storage &S, unsigned Name) {
     OS << " x " << S.numBytes() / Size;
   else
     OS << " bytes " << S.numBytes();
+  if (S.location() != "cpu") {
+    OS << " device ";
+    textir::printQuoted(OS, S.location());
+  }
   if (shouldPrintData(S)) {
     OS << " = ";
-    printData(OS, S.bytes(), S.elementType());
+    printData(S.bytes(), S.elementType());
   }
   OS << '\n';
+}
+
+/// Literals read as little-endian; a big-endian checkpoint's bytes are
+/// printed as they are, in hex.
+void Printer::printData(ArrayRef<uint8_t> Bytes, DType T) {
+  if (BigEndian && dtypeSize(T) > 1) {
+    printHex(OS, Bytes);
+    return;
+  }
+  ::printData(OS, Bytes, T);
 }
 
 void Printer::printHeader(const Checkpoint &C) {
@@ -404,8 +448,11 @@ void Printer::printHeader(const Checkpoint &C) {
 }
 
 void Printer::printCheckpoint(const Checkpoint &C) {
-  if (C.root())
+  BigEndian = C.ByteOrder == "big";
+  if (C.root()) {
+    analyze(*C.root());
     nameStorages(*C.root());
+  }
   printHeader(C);
   if (C.root())
     printValue(*C.root(), 0);
@@ -415,18 +462,45 @@ void Printer::printCheckpoint(const Checkpoint &C) {
 }
 
 /// Flat values print on one line; containers of flat values stay inline.
+/// A shared node printed already is a flat @N.
 bool Printer::isFlat(const Value &V) const {
+  SmallPtrSet<const Value *, 16> Seen;
+  std::function<bool(const Value &)> Flat = [&](const Value &X) {
+    if (isNamed(X) && (ValueNames.count(&X) || !Seen.insert(&X).second))
+      return true;
+    if (auto *D = dyn_cast<DictValue>(&X))
+      return D->entries().empty() && !D->state();
+    if (auto *O = dyn_cast<OpaqueValue>(&X))
+      if (!O->DictItems.empty())
+        return false;
+    bool F = true;
+    forEachChild(X, [&](const Value &C) { F = F && Flat(C); });
+    return F;
+  };
+  bool F = true;
+  forEachChild(V, [&](const Value &C) { F = F && Flat(C); });
   if (auto *D = dyn_cast<DictValue>(&V))
     return D->entries().empty() && !D->state();
   if (auto *O = dyn_cast<OpaqueValue>(&V))
-    if (!O->DictItems.empty())
-      return false;
-  bool Flat = true;
-  forEachChild(V, [&](const Value &C) { Flat = Flat && isFlat(C); });
-  return Flat;
+    return F && O->DictItems.empty();
+  return F;
 }
 
+/// `@N = value` the first time a shared node is printed, `@N` after.
 void Printer::printValue(const Value &V, unsigned Indent) {
+  if (isNamed(V)) {
+    if (auto It = ValueNames.find(&V); It != ValueNames.end()) {
+      OS << '@' << It->second;
+      return;
+    }
+    unsigned Name = ValueNames.size();
+    ValueNames[&V] = Name;
+    OS << '@' << Name << " = ";
+  }
+  printBody(V, Indent);
+}
+
+void Printer::printBody(const Value &V, unsigned Indent) {
   switch (V.kind()) {
   case Value::Kind::None:
     OS << "none";
@@ -465,8 +539,24 @@ void Printer::printValue(const Value &V, unsigned Indent) {
   case Value::Kind::Opaque:
     printOpaque(cast<OpaqueValue>(V), Indent);
     return;
+  case Value::Kind::Storage:
+    printStorageValue(cast<StorageValue>(V));
+    return;
   }
   llvm_unreachable("unknown value kind");
+}
+
+void Printer::printStorageValue(const StorageValue &SV) {
+  OS << "storage ";
+  auto It = Names.find(SV.storage().get());
+  if (It != Names.end())
+    OS << '%' << It->second;
+  else
+    OS << "%?"; // outside the checkpoint walk (keyIdentity)
+  if (SV.isUntyped())
+    OS << " untyped";
+  else
+    OS << ' ' << dtypeName(SV.typedAs());
 }
 
 void Printer::printSequence(const SequenceValue &S, unsigned Indent) {
@@ -530,7 +620,7 @@ void Printer::printEntries(const std::vector<DictEntry> &Entries,
     // A tensor-valued entry reads `tensor "key" : f32[2]`; a tensor used as
     // a key (never seen in practice) falls back to the general form.
     auto *T = dyn_cast<TensorValue>(E.Val.get());
-    if (T && !isa<TensorValue>(E.Key.get())) {
+    if (T && !isa<TensorValue>(E.Key.get()) && !isNamed(*T)) {
       OS << "tensor ";
       printValue(*E.Key, Indent);
       OS << " : ";
@@ -566,6 +656,8 @@ void Printer::printTensorBody(const TensorValue &T, unsigned Indent) {
     OS << " requires_grad";
   if (T.isParameter())
     OS << " param";
+  if (T.rebuildKind() == TensorValue::RebuildKind::V1)
+    OS << " rebuild v1";
   auto PrintAttr = [&](StringRef Name, const ValuePtr &V) {
     if (!V)
       return;
@@ -575,11 +667,13 @@ void Printer::printTensorBody(const TensorValue &T, unsigned Indent) {
   PrintAttr("hooks", T.BackwardHooks);
   PrintAttr("metadata", T.Metadata);
   PrintAttr("param_state", T.ParamState);
+  PrintAttr("subclass", T.SubclassType);
+  PrintAttr("subclass_state", T.SubclassState);
   if (Opts.PrintProvenance)
     printProvenance(T.provenance());
   if (Implicit && shouldPrintData(*S)) {
     OS << " = ";
-    printData(OS, S->bytes(), T.dtype());
+    printData(S->bytes(), T.dtype());
   }
 }
 
@@ -637,9 +731,14 @@ static StringRef constructKeyword(OpaqueValue::Construct C) {
 
 void Printer::printOpaque(const OpaqueValue &O, unsigned Indent) {
   OS << "opaque ";
-  textir::printQuoted(OS, O.module());
-  OS << ' ';
-  textir::printQuoted(OS, O.name());
+  if (O.Callee) {
+    OS << "call ";
+    printValue(*O.Callee, Indent);
+  } else {
+    textir::printQuoted(OS, O.module());
+    OS << ' ';
+    textir::printQuoted(OS, O.name());
+  }
   StringRef How = constructKeyword(O.construct());
   if (!How.empty())
     OS << ' ' << How;
@@ -679,7 +778,9 @@ std::string textir::keyIdentity(const Value &V) {
   std::string S;
   raw_string_ostream OS(S);
   PrintOptions Opts;
-  Printer(OS, Opts).printValue(V, 0);
+  Printer P(OS, Opts);
+  P.analyze(V);
+  P.printValue(V, 0);
   return S;
 }
 

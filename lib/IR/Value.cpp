@@ -1,5 +1,8 @@
-//===- Value.cpp - The value tree -----------------------------------------===//
+//===- Value.cpp - The value graph ----------------------------------------===//
 #include "wopt/IR/Value.h"
+#include "llvm/ADT/APInt.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/MathExtras.h"
 
@@ -48,72 +51,203 @@ void Provenance::print(raw_ostream &OS) const {
 
 Value::~Value() = default;
 
-void wopt::forEachChild(const Value &V, function_ref<void(const Value &)> F) {
-  auto Visit = [&](const ValuePtr &P) {
-    if (P)
-      F(*P);
-  };
-  auto VisitEntries = [&](const std::vector<DictEntry> &Entries) {
-    for (const DictEntry &E : Entries) {
-      Visit(E.Key);
-      Visit(E.Val);
+void wopt::forEachChildSlot(Value &V, function_ref<void(ValuePtr &)> F) {
+  auto VisitEntries = [&](std::vector<DictEntry> &Entries) {
+    for (DictEntry &E : Entries) {
+      F(E.Key);
+      F(E.Val);
     }
   };
   if (auto *S = dyn_cast<SequenceValue>(&V)) {
-    for (const ValuePtr &E : S->elements())
-      Visit(E);
+    for (ValuePtr &E : S->elements())
+      F(E);
   } else if (auto *D = dyn_cast<DictValue>(&V)) {
     VisitEntries(D->entries());
-    Visit(D->state());
+    F(D->stateSlot());
   } else if (auto *T = dyn_cast<TensorValue>(&V)) {
-    Visit(T->BackwardHooks);
-    Visit(T->Metadata);
-    Visit(T->ParamState);
+    F(T->BackwardHooks);
+    F(T->Metadata);
+    F(T->ParamState);
+    F(T->SubclassType);
+    F(T->SubclassState);
   } else if (auto *O = dyn_cast<OpaqueValue>(&V)) {
-    Visit(O->Args);
-    Visit(O->Kwargs);
-    Visit(O->State);
-    for (const ValuePtr &E : O->ListItems)
-      Visit(E);
+    F(O->Callee);
+    F(O->Args);
+    F(O->Kwargs);
+    F(O->State);
+    for (ValuePtr &E : O->ListItems)
+      F(E);
     VisitEntries(O->DictItems);
   }
 }
 
+void wopt::forEachChild(const Value &V, function_ref<void(const Value &)> F) {
+  // The slots are only read here.
+  forEachChildSlot(const_cast<Value &>(V), [&](ValuePtr &P) {
+    if (P)
+      F(*P);
+  });
+}
+
+void wopt::forEachNode(const Value &Root, function_ref<bool(const Value &)> F) {
+  SmallPtrSet<const Value *, 32> Seen;
+  SmallVector<const Value *, 64> Stack = {&Root};
+  SmallVector<const Value *, 16> Children;
+  while (!Stack.empty()) {
+    const Value *V = Stack.pop_back_val();
+    // A node pushed twice before its first visit is visited once.
+    if (!Seen.insert(V).second || !F(*V))
+      continue;
+    Children.clear();
+    forEachChild(*V, [&](const Value &C) {
+      if (!Seen.count(&C))
+        Children.push_back(&C);
+    });
+    Stack.append(Children.rbegin(), Children.rend());
+  }
+}
+
+uint64_t wopt::graphDepth(const Value &Root, uint64_t Limit) {
+  // An explicit DFS whose stack holds the current chain: its height is the
+  // recursion depth a walk in forEachNode's order reaches.
+  struct Frame {
+    const Value *V;
+    SmallVector<const Value *, 4> Children;
+    size_t Next = 0;
+  };
+  SmallPtrSet<const Value *, 32> Seen;
+  std::vector<Frame> Stack;
+  auto Enter = [&](const Value *V) {
+    Seen.insert(V);
+    Frame Fr{V, {}, 0};
+    forEachChild(*V, [&](const Value &C) { Fr.Children.push_back(&C); });
+    Stack.push_back(std::move(Fr));
+  };
+  Enter(&Root);
+  uint64_t Max = 0;
+  while (!Stack.empty()) {
+    Max = std::max<uint64_t>(Max, Stack.size() - 1);
+    if (Max >= Limit)
+      return Max;
+    Frame &Top = Stack.back();
+    if (Top.Next == Top.Children.size()) {
+      Stack.pop_back();
+      continue;
+    }
+    const Value *C = Top.Children[Top.Next++];
+    if (!Seen.count(C))
+      Enter(C);
+  }
+  return Max;
+}
+
+bool wopt::isHashable(const Value &V) {
+  // Tuples nest without limit: walk them without recursion. A tuple cannot
+  // hold itself except through a list, dict or object, so this ends.
+  SmallVector<const Value *, 16> Work = {&V};
+  while (!Work.empty()) {
+    const Value *X = Work.pop_back_val();
+    switch (X->kind()) {
+    case Value::Kind::List:
+    case Value::Kind::Dict:
+    case Value::Kind::Set:
+      return false;
+    case Value::Kind::Tuple:
+    case Value::Kind::FrozenSet:
+      for (const ValuePtr &E : cast<SequenceValue>(X)->elements())
+        if (E)
+          Work.push_back(E.get());
+      break;
+    default:
+      break;
+    }
+  }
+  return true;
+}
+
 uint64_t Value::countNodes() const {
-  uint64_t N = 1;
-  forEachChild(*this, [&](const Value &C) { N += C.countNodes(); });
+  uint64_t N = 0;
+  forEachNode(*this, [&](const Value &) {
+    ++N;
+    return true;
+  });
   return N;
 }
 
-static ValuePtr cloneOrNull(const ValuePtr &V) {
-  return V ? V->clone() : nullptr;
+void ValueGraph::adoptReachable(const ValuePtr &Root) {
+  if (!Root)
+    return;
+  SmallPtrSet<const Value *, 32> Adopted;
+  auto Adopt = [&](const ValuePtr &V) {
+    if (V && V->hasIdentity() && Adopted.insert(V.get()).second)
+      Nodes.push_back(V);
+  };
+  Adopt(Root);
+  forEachNode(*Root, [&](const Value &V) {
+    forEachChildSlot(const_cast<Value &>(V), Adopt);
+    return true;
+  });
 }
 
-static std::vector<DictEntry> cloneEntries(const std::vector<DictEntry> &In) {
-  std::vector<DictEntry> Out;
-  Out.reserve(In.size());
-  for (const DictEntry &E : In)
-    Out.push_back({E.Key->clone(), E.Val->clone()});
-  return Out;
+/// A cycle collector in the manner of CPython's: over the nodes the graph
+/// owns and everything they reach, a node held from outside (more owners
+/// than edges to it) is live, and so is everything it reaches; the edges of
+/// the rest are cut, so nodes that only hold each other are freed. Values a
+/// caller still holds keep their whole structure.
+ValueGraph::~ValueGraph() {
+  DenseMap<const Value *, uint64_t> Internal;
+  std::vector<const ValuePtr *> All;
+  auto Add = [&](const ValuePtr &P, unsigned Refs) {
+    auto [It, New] = Internal.try_emplace(P.get(), 0);
+    It->second += Refs;
+    if (New)
+      All.push_back(&P);
+  };
+  for (const ValuePtr &V : Nodes)
+    Add(V, 1);
+  for (size_t I = 0; I < All.size(); ++I)
+    forEachChildSlot(const_cast<Value &>(**All[I]), [&](ValuePtr &C) {
+      if (C && C->hasIdentity())
+        Add(C, 1);
+    });
+  SmallVector<const Value *, 64> Work;
+  SmallPtrSet<const Value *, 32> Live;
+  for (const ValuePtr *P : All)
+    if (uint64_t(P->use_count()) > Internal[P->get()] &&
+        Live.insert(P->get()).second)
+      Work.push_back(P->get());
+  while (!Work.empty())
+    forEachChild(*Work.pop_back_val(), [&](const Value &C) {
+      if (Live.insert(&C).second)
+        Work.push_back(&C);
+    });
+  // Hold the garbage while its edges are cut: cutting one may free another
+  // whose slots All points into.
+  std::vector<ValuePtr> Garbage;
+  for (const ValuePtr *P : All)
+    if (!Live.count(P->get()))
+      Garbage.push_back(*P);
+  for (const ValuePtr &V : Garbage)
+    forEachChildSlot(*V, [](ValuePtr &C) { C.reset(); });
 }
 
-ValuePtr NoneValue::clone() const { return std::make_shared<NoneValue>(); }
-ValuePtr BoolValue::clone() const { return std::make_shared<BoolValue>(B); }
-ValuePtr IntValue::clone() const { return std::make_shared<IntValue>(I); }
-ValuePtr BigIntValue::clone() const {
+ValuePtr NoneValue::copyNode() const { return std::make_shared<NoneValue>(); }
+ValuePtr BoolValue::copyNode() const { return std::make_shared<BoolValue>(B); }
+ValuePtr IntValue::copyNode() const { return std::make_shared<IntValue>(I); }
+ValuePtr BigIntValue::copyNode() const {
   return std::make_shared<BigIntValue>(Bytes);
 }
-ValuePtr FloatValue::clone() const { return std::make_shared<FloatValue>(D); }
-ValuePtr StringValue::clone() const {
+ValuePtr FloatValue::copyNode() const {
+  return std::make_shared<FloatValue>(D);
+}
+ValuePtr StringValue::copyNode() const {
   return std::make_shared<StringValue>(kind(), S);
 }
-
-ValuePtr SequenceValue::clone() const {
-  std::vector<ValuePtr> Elts;
-  Elts.reserve(Elements.size());
-  for (const ValuePtr &E : Elements)
-    Elts.push_back(E->clone());
-  return std::make_shared<SequenceValue>(kind(), std::move(Elts));
+ValuePtr SequenceValue::copyNode() const {
+  return std::make_shared<SequenceValue>(kind(), Elements);
+}
+ValuePtr StorageValue::copyNode() const {
+  return std::make_shared<StorageValue>(Stor, TypedAs, Untyped);
 }
 
 std::optional<StringRef> DictEntry::keyString() const {
@@ -146,10 +280,10 @@ void DictValue::set(StringRef K, ValuePtr V) {
   Entries.push_back({makeStr(K), std::move(V)});
 }
 
-ValuePtr DictValue::clone() const {
+ValuePtr DictValue::copyNode() const {
   auto D = std::make_shared<DictValue>(Ordered);
-  D->Entries = cloneEntries(Entries);
-  D->State = cloneOrNull(State);
+  D->Entries = Entries;
+  D->State = State;
   return D;
 }
 
@@ -261,6 +395,8 @@ StringRef wopt::pythonTypeName(const Value &V) {
     return "tensor";
   case Value::Kind::Opaque:
     return "object";
+  case Value::Kind::Storage:
+    return "storage";
   }
   llvm_unreachable("covered switch");
 }
@@ -286,12 +422,8 @@ std::string TensorValue::typeString() const {
   return formatTensorType(Dtype, Shape);
 }
 
-ValuePtr TensorValue::clone() const {
-  auto T = std::make_shared<TensorValue>(*this);
-  T->BackwardHooks = cloneOrNull(BackwardHooks);
-  T->Metadata = cloneOrNull(Metadata);
-  T->ParamState = cloneOrNull(ParamState);
-  return T;
+ValuePtr TensorValue::copyNode() const {
+  return std::make_shared<TensorValue>(*this);
 }
 
 //===----------------------------------------------------------------------===//
@@ -308,15 +440,8 @@ bool OpaqueValue::isWeightsOnlySafe() const {
   return Module == "collections" && Name == "OrderedDict";
 }
 
-ValuePtr OpaqueValue::clone() const {
-  auto O = std::make_shared<OpaqueValue>(Module, Name, How);
-  O->Args = cloneOrNull(Args);
-  O->Kwargs = cloneOrNull(Kwargs);
-  O->State = cloneOrNull(State);
-  for (const ValuePtr &E : ListItems)
-    O->ListItems.push_back(E->clone());
-  O->DictItems = cloneEntries(DictItems);
-  return O;
+ValuePtr OpaqueValue::copyNode() const {
+  return std::make_shared<OpaqueValue>(*this);
 }
 
 //===----------------------------------------------------------------------===//
@@ -396,6 +521,22 @@ bool wopt::isPythonDottedName(StringRef S) {
     AtStart = false;
   }
   return !AtStart;
+}
+
+std::optional<std::string> wopt::longBytesFromDecimal(StringRef Text) {
+  StringRef Digits = Text;
+  Digits.consume_front("-");
+  if (Digits.empty() || Digits.size() > 10000 ||
+      !all_of(Digits, [](char C) { return isDigit(C); }))
+    return std::nullopt;
+  // About 3.33 bits per digit, plus the sign.
+  APInt A(unsigned(Text.size()) * 4 + 8, Text, 10);
+  unsigned NumBytes = (A.getSignificantBits() + 7) / 8;
+  APInt W = A.trunc(NumBytes * 8);
+  std::string Bytes(NumBytes, '\0');
+  for (unsigned I = 0; I < NumBytes; ++I)
+    Bytes[I] = char(W.extractBitsAsZExtValue(8, I * 8));
+  return Bytes;
 }
 
 std::string wopt::quoteForMessage(StringRef S) {

@@ -1,13 +1,15 @@
 //===- Verifier.cpp - IR invariants ---------------------------------------===//
 //
 // What every pass may take for granted. Importers check untrusted input as
-// they read it; the verifier re-checks the whole tree after a pass so a bug
-// in a pass is caught at that pass, not later as a corrupt export.
+// they read it; the verifier re-checks the whole graph (each node once)
+// after a pass so a bug in a pass is caught at that pass, not later as a
+// corrupt export.
 //
 //===----------------------------------------------------------------------===//
 
 #include "wopt/IR/Verifier.h"
 #include "TextIRInternal.h"
+#include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSet.h"
 
@@ -18,13 +20,17 @@ namespace {
 
 class Verifier {
 public:
+  Error verifyRoot(const Value &Root) {
+    Seen.insert(&Root);
+    return verifyValue(&Root);
+  }
   Error verifyValue(const Value *V);
 
 private:
   Error verifyEntries(const std::vector<DictEntry> &Entries);
   Error verifyTensor(const TensorValue &T);
   Error verifyChild(const Twine &Name, const ValuePtr &V) {
-    if (!V)
+    if (!V || !Seen.insert(V.get()).second)
       return Error::success();
     Path.push_back(Name.str());
     Error E = verifyValue(V.get());
@@ -38,6 +44,7 @@ private:
   }
 
   std::vector<std::string> Path;
+  SmallPtrSet<const Value *, 32> Seen;
 };
 
 } // namespace
@@ -51,12 +58,12 @@ static std::string pathComponent(const Value &Key) {
 }
 
 Error Verifier::verifyEntries(const std::vector<DictEntry> &Entries) {
-  StringSet<> Seen;
+  StringSet<> Keys;
   for (const DictEntry &E : Entries) {
     if (!E.Key || !E.Val)
       return fail("dict entry without a key or a value");
     std::string Identity = textir::keyIdentity(*E.Key);
-    if (!Seen.insert(Identity).second)
+    if (!Keys.insert(Identity).second)
       return fail("duplicate key " + Identity);
     if (Error Err = verifyChild("<key>", E.Key))
       return Err;
@@ -91,15 +98,20 @@ Error Verifier::verifyTensor(const TensorValue &T) {
     return fail("tensor has no storage");
   DType Elem = S->elementType();
   // A typed storage holds one dtype; an untyped one (u8) holds raw bytes
-  // that any tensor may view (torch's UntypedStorage for newer dtypes).
-  if (Elem != T.dtype() && Elem != DType::UInt8)
+  // that any tensor may view (torch's UntypedStorage for newer dtypes); an
+  // empty one holds nothing, and torch saves it under every dtype that
+  // views it.
+  if (Elem != T.dtype() && Elem != DType::UInt8 && S->numBytes() != 0)
     return fail("tensor of type " + dtypeName(T.dtype()) +
                 " views a storage of " + dtypeName(Elem) + " elements");
   if (S->numBytes() % dtypeSize(Elem) != 0)
     return fail("storage of " + Twine(S->numBytes()) +
                 " bytes is not a whole number of " + dtypeName(Elem) +
                 " elements");
-  if (S->hasData() && S->bytes().size() != S->numBytes())
+  // A computed storage has numBytes() by construction; bytes() would
+  // materialise it, which streaming export exists to avoid.
+  if (S->hasData() && S->kind() != Storage::DataKind::Computed &&
+      S->bytes().size() != S->numBytes())
     return fail("storage holds " + Twine(S->bytes().size()) +
                 " bytes of data but claims " + Twine(S->numBytes()));
   if (*Need > S->numBytes())
@@ -110,7 +122,11 @@ Error Verifier::verifyTensor(const TensorValue &T) {
     return E;
   if (Error E = verifyChild("<metadata>", T.Metadata))
     return E;
-  return verifyChild("<param_state>", T.ParamState);
+  if (Error E = verifyChild("<param_state>", T.ParamState))
+    return E;
+  if (Error E = verifyChild("<subclass>", T.SubclassType))
+    return E;
+  return verifyChild("<subclass_state>", T.SubclassState);
 }
 
 Error Verifier::verifyValue(const Value *V) {
@@ -138,13 +154,32 @@ Error Verifier::verifyValue(const Value *V) {
                   " is not valid UTF-8 (raw bytes are a bytes value)");
     return Error::success();
   }
+  if (auto *SV = dyn_cast<StorageValue>(V)) {
+    if (!SV->storage())
+      return fail("storage value without a storage");
+    if (!SV->isUntyped() &&
+        SV->storage()->numBytes() % dtypeSize(SV->typedAs()) != 0)
+      return fail("storage of " + Twine(SV->storage()->numBytes()) +
+                  " bytes is not a whole number of " +
+                  dtypeName(SV->typedAs()) + " elements");
+    return Error::success();
+  }
   if (auto *O = dyn_cast<OpaqueValue>(V)) {
     // An exporter writes these names as GLOBAL text: anything find_class
     // could not resolve (a newline above all) must never get that far.
-    if (!isPythonDottedName(O->module()) || !isPythonDottedName(O->name()))
+    if (O->Callee) {
+      if (!O->module().empty() || !O->name().empty() ||
+          O->construct() == OpaqueValue::Construct::Global)
+        return fail("opaque value with a callee value has a global name too, "
+                    "or is not a call");
+    } else if (!isPythonDottedName(O->module()) ||
+               !isPythonDottedName(O->name())) {
       return fail("opaque global " + quoteForMessage(O->module()) + " " +
                   quoteForMessage(O->name()) +
                   " is not a dotted Python identifier");
+    }
+    if (Error E = verifyChild("<callee>", O->Callee))
+      return E;
     if (Error E = verifyChild("<args>", O->Args))
       return E;
     if (Error E = verifyChild("<kwargs>", O->Kwargs))
@@ -166,5 +201,11 @@ Error wopt::verifyCheckpoint(const Checkpoint &C) {
   if (!C.root())
     return createStringError(inconvertibleErrorCode(),
                              "checkpoint has no root value");
-  return Verifier().verifyValue(C.root().get());
+  // Every walk after this one recurses; this one too.
+  if (graphDepth(*C.root(), MaxGraphDepth + 1) > MaxGraphDepth)
+    return createStringError(inconvertibleErrorCode(),
+                             "<root>: values nested deeper than " +
+                                 Twine(MaxGraphDepth) + " (limit)");
+  Verifier V;
+  return V.verifyRoot(*C.root());
 }

@@ -206,15 +206,16 @@ void addRemovedHints(std::vector<Finding> &Missing, const CompareOptions &Opts,
         Keeps.push_back(F->RemovedBy->Keep);
     unsigned N = Fs.size();
     std::string Fix = Keeps.empty() ? "" : P + "{" + join(Keeps, " ") + "}";
-    std::string Msg =
-        std::to_string(N) + (N == 1 ? " missing key was" : " missing keys were") +
-        " removed by " + P + ", but the " + Opts.Noun + " has " +
-        (N == 1 ? "it" : "them");
+    std::string Msg = std::to_string(N) +
+                      (N == 1 ? " missing key was" : " missing keys were") +
+                      " removed by " + P + ", but the " + Opts.Noun + " has " +
+                      (N == 1 ? "it" : "them");
     if (!Fix.empty())
       Msg += "; add " + Fix;
     if (Opts.SuggestTarget)
-      Msg += std::string(Fix.empty() ? "; " : ", or ") + "run with -target=" +
-             C.ManifestName + " so that passes keep what it has";
+      Msg += std::string(Fix.empty() ? "; " : ", or ") +
+             "run with -target=" + C.ManifestName +
+             " so that passes keep what it has";
     Hint H{"removed", Fix, Msg, 0, {}, {}};
     for (size_t I = 0; I < Fs.size() && I < 2; ++I)
       H.Notes.push_back(Fs[I]->Name + " was removed by " + P + ": " +
@@ -224,6 +225,48 @@ void addRemovedHints(std::vector<Finding> &Missing, const CompareOptions &Opts,
       F->HintIndex = Index;
     C.Hints.push_back(std::move(H));
   }
+}
+
+/// The float dtypes the cast pass converts between.
+bool castable(DType T) {
+  return T == DType::Float16 || T == DType::BFloat16 || T == DType::Float32 ||
+         T == DType::Float64;
+}
+
+/// Float-to-float dtype mismatches are one cast away: one hint for all of
+/// them, "20 tensors are f16 where the manifest has f32; add
+/// cast{to=target}", and the findings point at it.
+void addCastHint(std::vector<Finding> &DTypes, const CompareOptions &Opts,
+                 Comparison &C) {
+  std::vector<Finding *> Fs;
+  std::vector<std::string> Pairs;
+  StringMap<unsigned> CountOf;
+  for (Finding &F : DTypes) {
+    if (!F.Actual->IsTensor || !castable(F.Actual->Type) ||
+        !castable(F.Expected->Type))
+      continue;
+    Fs.push_back(&F);
+    std::string Pair = dtypeName(F.Actual->Type).str() + " where the " +
+                       Opts.Noun + " has " + dtypeName(F.Expected->Type).str();
+    if (!CountOf[Pair]++)
+      Pairs.push_back(Pair);
+  }
+  if (Fs.empty())
+    return;
+  std::vector<std::string> Parts;
+  for (const std::string &P : Pairs)
+    Parts.push_back(std::to_string(CountOf[P]) + " " + P);
+  std::string Msg = std::to_string(Fs.size()) +
+                    (Fs.size() == 1 ? " tensor differs" : " tensors differ") +
+                    " only in float dtype (" + join(Parts, ", ") +
+                    "); add cast{to=target}";
+  if (Opts.SuggestTarget)
+    Msg += " and run with -target=" + C.ManifestName;
+  int Index = C.Hints.size();
+  for (Finding *F : Fs)
+    F->HintIndex = Index;
+  C.Hints.push_back(
+      {"cast", "cast{to=target}", Msg, unsigned(Fs.size()), {}, {}});
 }
 
 } // namespace
@@ -302,6 +345,7 @@ Comparison wopt::compareWithManifest(const Manifest &M,
   for (size_t I = 0; I < MFs.size(); ++I)
     MFs[I]->HintIndex = Shift(Cov.MissingHint[I]);
   addLeftoverHints(UFs, MFs, Cov, C.Hints);
+  addCastHint(DTypes, Named, C);
 
   for (auto *List : {&Missing, &Unexpected, &Shapes, &DTypes})
     for (Finding &F : *List)
@@ -561,8 +605,7 @@ void ReportPrinter::print() {
   // The verdict first, then the fixes, then what no fix explains: the
   // first lines are what a user pastes into a bug report.
   OS << "error: checkpoint does not match " << C.Noun << " " << C.ManifestName
-     << ": "
-     << summarizeCounts(C) << "\n";
+     << ": " << summarizeCounts(C) << "\n";
   printHints();
   printMissingOrUnexpected(Kind::Missing);
   printMissingOrUnexpected(Kind::Unexpected);

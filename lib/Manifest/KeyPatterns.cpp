@@ -166,9 +166,9 @@ void renderMembers(ArrayRef<SplitKey> Keys, std::vector<unsigned> Members,
 } // namespace
 
 ArrayRef<StringLiteral> wopt::derivedBufferNames() {
-  static constexpr StringLiteral Names[] = {
-      "position_ids", "token_type_ids", "relative_position_index",
-      "attn_mask", "rotary_emb.inv_freq"};
+  static constexpr StringLiteral Names[] = {"position_ids", "token_type_ids",
+                                            "relative_position_index",
+                                            "attn_mask", "rotary_emb.inv_freq"};
   return Names;
 }
 
@@ -337,8 +337,8 @@ class NearMissFinder {
 public:
   NearMissFinder(ArrayRef<std::string> U, ArrayRef<std::string> M,
                  ArrayRef<std::string> Matched)
-      : U(U), M(M), Matched(Matched), UTag(U.size()), MTag(M.size()), Explained(U.size(), false),
-        MissingExplained(M.size(), false) {
+      : U(U), M(M), Matched(Matched), UTag(U.size()), MTag(M.size()),
+        Explained(U.size(), false), MissingExplained(M.size(), false) {
     for (unsigned I = 0; I < M.size(); ++I)
       MIndex.try_emplace(M[I], I);
     for (unsigned I = 0; I < U.size(); ++I)
@@ -762,8 +762,8 @@ void NearMissFinder::prefixes() {
     std::vector<std::string> Alt;
     for (const std::string &X : H)
       Alt.push_back(escapeRegex(X));
-    std::optional<std::string> Rule = quoteForPipeline(
-        "(" + join(Alt, "|") + ")(\\..*)?=>" + Pre + "$0");
+    std::optional<std::string> Rule =
+        quoteForPipeline("(" + join(Alt, "|") + ")(\\..*)?=>" + Pre + "$0");
     if (Rule)
       FixOf[Pre] = "rename{rule=" + *Rule + "}";
   }
@@ -837,8 +837,8 @@ void NearMissFinder::renamedComponent() {
       if (It == Masked.end())
         continue;
       StringRef To = components(M[It->second.first])[It->second.second];
-      std::string Pos = C.size() == 1 ? "="
-                        : P == 0      ? "^"
+      std::string Pos = C.size() == 1       ? "="
+                        : P == 0            ? "^"
                         : P + 1 == C.size() ? "$"
                                             : "";
       if (HitsMatched(Pos, Orig))

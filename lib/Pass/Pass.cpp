@@ -303,7 +303,8 @@ void Pass::warning(StringRef Key, const TensorValue *T,
 
 void Pass::recordRemoved(Checkpoint &C, StringRef Key, const ValuePtr &V,
                          const llvm::Twine &Reason, const llvm::Twine &Keep) {
-  C.Removed.push_back({Key.str(), argument().str(), Reason.str(), Keep.str(), V});
+  C.Removed.push_back(
+      {Key.str(), argument().str(), Reason.str(), Keep.str(), V});
 }
 
 void Pass::matchedNothing(const llvm::Twine &Msg) {

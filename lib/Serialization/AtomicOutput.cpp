@@ -12,7 +12,7 @@ using namespace llvm;
 
 /// Large enough that syscalls are cheap next to the copying, small enough
 /// that exporting never holds much more than one chunk in memory.
-static constexpr size_t ChunkSize = 1 << 20;
+static constexpr size_t ChunkSize = RangeCopier::ChunkSize;
 
 Expected<std::unique_ptr<AtomicOutput>> AtomicOutput::create(StringRef Path) {
   std::unique_ptr<AtomicOutput> Out(new AtomicOutput());
@@ -21,6 +21,7 @@ Expected<std::unique_ptr<AtomicOutput>> AtomicOutput::create(StringRef Path) {
   if (Path == "-") { // stdout: streamed as is, nothing to rename
     Out->FD = STDOUT_FILENO;
     Out->Dest = "<stdout>";
+    Out->Copier.emplace(Out->FD);
     return Out;
   }
   SmallString<256> Dir(sys::path::parent_path(Path));
@@ -34,6 +35,7 @@ Expected<std::unique_ptr<AtomicOutput>> AtomicOutput::create(StringRef Path) {
                              Path.str().c_str(), Dir.c_str(),
                              EC.message().c_str());
   sys::RemoveFileOnSignal(Out->TempPath);
+  Out->Copier.emplace(Out->FD);
   return Out;
 }
 
@@ -50,21 +52,15 @@ Error AtomicOutput::fail(const Twine &What, std::error_code EC) {
   return createStringError(EC, Dest + ": " + What + ": " + EC.message());
 }
 
+Error AtomicOutput::fail(Error E) {
+  return createStringError(inconvertibleErrorCode(),
+                           Dest + ": " + toString(std::move(E)));
+}
+
 Error AtomicOutput::flushBuffer() {
-  const uint8_t *P = Buffer.data();
-  size_t Left = Buffer.size();
-  while (Left) {
-    ssize_t N = ::write(FD, P, Left);
-    if (N < 0 && errno == EINTR)
-      continue;
-    if (N <= 0)
-      return fail("write failed", std::error_code(N < 0 ? errno : EIO,
-                                                  std::generic_category()));
-    P += N;
-    Left -= N;
-  }
+  Error E = writeAll(FD, Buffer);
   Buffer.clear();
-  return Error::success();
+  return E ? fail(std::move(E)) : Error::success();
 }
 
 Error AtomicOutput::write(ArrayRef<uint8_t> Bytes) {
@@ -96,56 +92,39 @@ Error AtomicOutput::alignTo(uint64_t Align) {
   return writeZeros(llvm::alignTo(Pos, Align) - Pos);
 }
 
-/// Kernel-side copy. Sets Fallback (and copies nothing more) when the
-/// filesystems do not support it, so the caller can write from memory.
-Error AtomicOutput::copyFromFile(int SrcFD, uint64_t SrcOffset, uint64_t Size,
-                                 bool &Fallback) {
-  Fallback = false;
-  loff_t In = SrcOffset;
-  while (Size) {
-    ssize_t N = ::copy_file_range(SrcFD, &In, FD, nullptr,
-                                  std::min<uint64_t>(Size, 1u << 30), 0);
-    if (N < 0 && errno == EINTR)
-      continue;
-    if (N < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
-                  errno == EOPNOTSUPP || errno == EBADF)) {
-      Fallback = true;
-      return Error::success();
-    }
-    if (N < 0)
-      return fail("copy failed",
-                  std::error_code(errno, std::generic_category()));
-    if (N == 0) // The source shrank under us.
-      return fail("copy failed: input file truncated while writing",
-                  std::make_error_code(std::errc::io_error));
-    Size -= N;
-    Pos += N;
-  }
-  return Error::success();
-}
-
-/// Appends bytes of the file SrcFD through the write buffer with pread, so
-/// that the input mapping is never touched: a fault there maps the whole
-/// page-cache folio around the byte (up to 2 MiB on ext4 with large
-/// folios), and the resident set grew with the checkpoint.
+/// Appends bytes of the file SrcFD through the write buffer with pread:
+/// small ranges are gathered into one write instead of a syscall each.
 Error AtomicOutput::readFromFile(int SrcFD, uint64_t SrcOffset, uint64_t Size) {
   Pos += Size;
   while (Size) {
     size_t Used = Buffer.size();
     size_t N = std::min<uint64_t>(ChunkSize - Used, Size);
     Buffer.resize(Used + N);
-    ssize_t Got = ::pread(SrcFD, Buffer.data() + Used, N, SrcOffset);
-    if (Got < 0 && errno == EINTR)
-      Got = 0;
-    else if (Got < 0)
-      return fail("cannot read the input",
-                  std::error_code(errno, std::generic_category()));
-    else if (Got == 0)
-      return fail("copy failed: input file truncated while writing",
-                  std::make_error_code(std::errc::io_error));
-    Buffer.resize(Used + Got);
-    SrcOffset += Got;
-    Size -= Got;
+    if (Error E = preadAll(SrcFD, SrcOffset,
+                           MutableArrayRef<uint8_t>(Buffer.data() + Used, N)))
+      return fail(std::move(E));
+    SrcOffset += N;
+    Size -= N;
+    if (Buffer.size() == ChunkSize)
+      if (Error E = flushBuffer())
+        return E;
+  }
+  return Error::success();
+}
+
+/// Appends bytes of a computed storage, produced a buffer at a time: the
+/// result is never whole in memory.
+Error AtomicOutput::produce(const Storage &S, uint64_t Offset, uint64_t Size) {
+  Pos += Size;
+  while (Size) {
+    size_t Used = Buffer.size();
+    size_t N = std::min<uint64_t>(ChunkSize - Used, Size);
+    Buffer.resize(Used + N);
+    if (Error E =
+            S.read(Offset, MutableArrayRef<uint8_t>(Buffer.data() + Used, N)))
+      return E;
+    Offset += N;
+    Size -= N;
     if (Buffer.size() == ChunkSize)
       if (Error E = flushBuffer())
         return E;
@@ -157,26 +136,21 @@ Error AtomicOutput::writeStorageRange(const Storage &S, uint64_t Offset,
                                       uint64_t Size) {
   assert(S.hasData() && Offset <= S.numBytes() &&
          Size <= S.numBytes() - Offset && "unchecked storage range");
+  if (S.kind() == Storage::DataKind::Computed)
+    return produce(S, Offset, Size);
   if (S.kind() != Storage::DataKind::Mapped || S.source()->fd() < 0)
     return write(S.bytes().slice(Offset, Size));
   int SrcFD = S.source()->fd();
   uint64_t From = S.sourceOffset() + Offset;
-  if (Size >= ChunkSize) {
-    if (Error E = flushBuffer())
-      return E;
-    // Writes after a partial kernel copy continue at the file position,
-    // so a fallback resumes exactly where the copy stopped.
-    uint64_t Before = Pos;
-    bool Fallback;
-    if (Error E = copyFromFile(SrcFD, From, Size, Fallback))
-      return E;
-    if (!Fallback)
-      return Error::success();
-    uint64_t Done = Pos - Before;
-    From += Done;
-    Size -= Done;
-  }
-  return readFromFile(SrcFD, From, Size);
+  if (Size < ChunkSize)
+    return readFromFile(SrcFD, From, Size);
+  // The bytes pass unchanged and no CRC is needed: the kernel copies them.
+  if (Error E = flushBuffer())
+    return E;
+  if (Error E = Copier->copy(SrcFD, From, Size, /*CRC=*/nullptr))
+    return fail(std::move(E));
+  Pos += Size;
+  return Error::success();
 }
 
 Error AtomicOutput::commit() {

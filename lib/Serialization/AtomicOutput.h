@@ -6,19 +6,21 @@
 // output is ever left behind and an input given as output stays intact
 // until the rename.
 //
-// Tensor bytes are streamed: ranges of a mapped input file are copied
-// kernel-side with copy_file_range when possible, everything else goes
-// through a fixed-size buffer.
+// Tensor bytes are streamed: large ranges of a mapped input file are copied
+// kernel-side (RangeCopier, DataCopy.h), everything else goes through a
+// fixed-size buffer.
 //
 //===----------------------------------------------------------------------===//
 #ifndef WOPT_LIB_SERIALIZATION_ATOMICOUTPUT_H
 #define WOPT_LIB_SERIALIZATION_ATOMICOUTPUT_H
 
+#include "DataCopy.h"
 #include "wopt/IR/Storage.h"
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,9 +52,10 @@ public:
   /// Pads with zero bytes up to the next multiple of Align.
   llvm::Error alignTo(uint64_t Align);
   /// Bytes [Offset, Offset + Size) of S. Mapped storages are read from the
-  /// source descriptor (copy_file_range for large ranges, pread into the
-  /// write buffer for small ones), never through the mapping; others are
-  /// buffered writes.
+  /// source descriptor (copy_file_range for ranges of 1 MiB and more, pread
+  /// into the write buffer for smaller ones), never through the mapping;
+  /// computed ones are produced into the write buffer a chunk at a time;
+  /// owned ones are buffered writes.
   llvm::Error writeStorageRange(const Storage &S, uint64_t Offset,
                                 uint64_t Size);
   /// Flushes, closes and renames over the destination.
@@ -62,9 +65,10 @@ private:
   AtomicOutput() = default;
   llvm::Error flushBuffer();
   llvm::Error fail(const llvm::Twine &What, std::error_code EC);
-  llvm::Error copyFromFile(int SrcFD, uint64_t SrcOffset, uint64_t Size,
-                           bool &Fallback);
+  /// E (from DataCopy.h) with the destination's name in front.
+  llvm::Error fail(llvm::Error E);
   llvm::Error readFromFile(int SrcFD, uint64_t SrcOffset, uint64_t Size);
+  llvm::Error produce(const Storage &S, uint64_t Offset, uint64_t Size);
 
   std::string Dest;
   llvm::SmallString<128> TempPath;
@@ -72,6 +76,7 @@ private:
   bool Committed = false;
   uint64_t Pos = 0;
   std::vector<uint8_t> Buffer;
+  std::optional<RangeCopier> Copier;
 };
 
 } // namespace detail

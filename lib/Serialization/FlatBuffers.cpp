@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 #include "wopt/Serialization/FlatBuffers.h"
 #include "AtomicOutput.h"
+#include "wopt/IR/Verifier.h"
 #include "wopt/Serialization/Serialization.h"
 #include "wopt_generated.h"
 #include "llvm/ADT/DenseMap.h"
@@ -22,7 +23,7 @@ using namespace wopt;
 using namespace llvm;
 using wopt::detail::AtomicOutput;
 
-static constexpr uint32_t SchemaVersion = 1;
+static constexpr uint32_t SchemaVersion = 2;
 static constexpr uint64_t BlobAlign = 64;
 /// The Verifier asserts unless the buffer is below FLATBUFFERS_MAX_BUFFER_SIZE.
 static constexpr uint64_t MaxFlatbufferSize = FLATBUFFERS_MAX_BUFFER_SIZE - 1;
@@ -65,6 +66,8 @@ static fb::ValueKind toSchema(Value::Kind K) {
     return fb::ValueKind::Tensor;
   case Value::Kind::Opaque:
     return fb::ValueKind::Opaque;
+  case Value::Kind::Storage:
+    return fb::ValueKind::Storage;
   }
   llvm_unreachable("bad value kind");
 }
@@ -99,6 +102,8 @@ static std::optional<Value::Kind> fromSchema(fb::ValueKind K) {
     return Value::Kind::Tensor;
   case fb::ValueKind::Opaque:
     return Value::Kind::Opaque;
+  case fb::ValueKind::Storage:
+    return Value::Kind::Storage;
   }
   return std::nullopt;
 }
@@ -140,8 +145,9 @@ struct Blob {
   uint64_t Offset = 0, Size = 0;
 };
 
-/// Builds the flatbuffer for one checkpoint. Nodes are appended in
-/// post-order, so a node's index is known once its children are written.
+/// Builds the flatbuffer for one checkpoint. Every node reachable from the
+/// root gets one index (in forEachNode's order, the root first), so shared
+/// objects stay shared and cycles are references like any other.
 class FlatbufferWriter {
 public:
   FlatbufferWriter(const Checkpoint &C, const std::vector<StorageRef> &Stors)
@@ -151,6 +157,11 @@ public:
     B.ForceDefaults(true);
     for (size_t I = 0; I < Stors.size(); ++I)
       StorageIndex[Stors[I].get()] = int32_t(I);
+    forEachNode(*C.root(), [&](const Value &V) {
+      Index[&V] = uint32_t(Order.size());
+      Order.push_back(&V);
+      return true;
+    });
   }
 
   /// Builds the buffer with blobs laid out from DataStart on.
@@ -160,15 +171,18 @@ public:
 
 private:
   using NodeRef = flatbuffers::Offset<fb::Node>;
-  uint32_t emit(const Value *V);
-  int32_t emitOptional(const ValuePtr &V) { return V ? emit(V.get()) : -1; }
-  std::vector<uint32_t> emitEntries(const std::vector<DictEntry> &Entries);
-  uint32_t emitTensor(const TensorValue &T);
-  uint32_t emitOpaque(const OpaqueValue &O);
+  NodeRef emit(const Value &V);
+  int32_t ref(const ValuePtr &V) {
+    return V ? int32_t(Index.lookup(V.get())) : -1;
+  }
+  std::vector<uint32_t> refs(const std::vector<ValuePtr> &Vs);
+  std::vector<uint32_t> refs(const std::vector<DictEntry> &Entries);
+  NodeRef emitTensor(const TensorValue &T);
+  NodeRef emitOpaque(const OpaqueValue &O);
+  NodeRef emitStorage(const StorageValue &SV);
   flatbuffers::Offset<fb::Provenance> emitProvenance(const Provenance &P);
-  uint32_t push(NodeRef N) {
-    Nodes.push_back(N);
-    return uint32_t(Nodes.size() - 1);
+  int32_t storageIndex(const StorageRef &S) {
+    return S ? StorageIndex.lookup(S.get()) : -1;
   }
   flatbuffers::Offset<flatbuffers::Vector<uint8_t>> bytes(StringRef S) {
     return B.CreateVector(reinterpret_cast<const uint8_t *>(S.data()),
@@ -178,18 +192,27 @@ private:
   const Checkpoint &C;
   const std::vector<StorageRef> &Stors;
   DenseMap<const Storage *, int32_t> StorageIndex;
+  std::vector<const Value *> Order;
+  DenseMap<const Value *, uint32_t> Index;
   flatbuffers::FlatBufferBuilder B;
-  std::vector<NodeRef> Nodes;
 };
 } // namespace
 
+std::vector<uint32_t> FlatbufferWriter::refs(const std::vector<ValuePtr> &Vs) {
+  std::vector<uint32_t> Out;
+  Out.reserve(Vs.size());
+  for (const ValuePtr &V : Vs)
+    Out.push_back(Index.lookup(V.get()));
+  return Out;
+}
+
 std::vector<uint32_t>
-FlatbufferWriter::emitEntries(const std::vector<DictEntry> &Entries) {
+FlatbufferWriter::refs(const std::vector<DictEntry> &Entries) {
   std::vector<uint32_t> Pairs;
   Pairs.reserve(Entries.size() * 2);
   for (const DictEntry &E : Entries) {
-    Pairs.push_back(emit(E.Key.get()));
-    Pairs.push_back(emit(E.Val.get()));
+    Pairs.push_back(Index.lookup(E.Key.get()));
+    Pairs.push_back(Index.lookup(E.Val.get()));
   }
   return Pairs;
 }
@@ -207,76 +230,73 @@ FlatbufferWriter::emitProvenance(const Provenance &P) {
                               P.ByteOffset.value_or(0), B.CreateVector(Steps));
 }
 
-uint32_t FlatbufferWriter::emitTensor(const TensorValue &T) {
-  int32_t Hooks = emitOptional(T.BackwardHooks);
-  int32_t Meta = emitOptional(T.Metadata);
-  int32_t State = emitOptional(T.ParamState);
-  int32_t Stor = T.storage() ? StorageIndex.lookup(T.storage().get()) : -1;
+FlatbufferWriter::NodeRef FlatbufferWriter::emitTensor(const TensorValue &T) {
   auto Prov = emitProvenance(T.provenance());
   std::vector<int64_t> Shape(T.shape().begin(), T.shape().end());
   std::vector<int64_t> Strides(T.strides().begin(), T.strides().end());
   auto FT = fb::CreateTensorDirect(
       B, dtypeName(T.dtype()).data(), &Shape, &Strides, T.storageOffset(),
-      T.requiresGrad(), T.isParameter(), Stor, Hooks, Meta, State, Prov);
+      T.requiresGrad(), T.isParameter(), storageIndex(T.storage()),
+      ref(T.BackwardHooks), ref(T.Metadata), ref(T.ParamState), Prov,
+      T.rebuildKind() == TensorValue::RebuildKind::V1, ref(T.SubclassType),
+      ref(T.SubclassState));
   fb::NodeBuilder N(B);
   N.add_kind(fb::ValueKind::Tensor);
   N.add_tensor(FT);
-  return push(N.Finish());
+  return N.Finish();
 }
 
-uint32_t FlatbufferWriter::emitOpaque(const OpaqueValue &O) {
-  int32_t Args = emitOptional(O.Args);
-  int32_t Kwargs = emitOptional(O.Kwargs);
-  int32_t State = emitOptional(O.State);
-  std::vector<uint32_t> List;
-  for (const ValuePtr &E : O.ListItems)
-    List.push_back(emit(E.get()));
-  std::vector<uint32_t> Dict = emitEntries(O.DictItems);
-  auto FO = fb::CreateOpaqueDirect(B, O.module().c_str(), O.name().c_str(),
-                                   toSchema(O.construct()), Args, Kwargs, State,
-                                   &List, &Dict);
+FlatbufferWriter::NodeRef FlatbufferWriter::emitOpaque(const OpaqueValue &O) {
+  std::vector<uint32_t> List = refs(O.ListItems);
+  std::vector<uint32_t> Dict = refs(O.DictItems);
+  auto FO = fb::CreateOpaqueDirect(
+      B, O.module().c_str(), O.name().c_str(), toSchema(O.construct()),
+      ref(O.Args), ref(O.Kwargs), ref(O.State), &List, &Dict, ref(O.Callee));
   fb::NodeBuilder N(B);
   N.add_kind(fb::ValueKind::Opaque);
   N.add_opaque(FO);
-  return push(N.Finish());
+  return N.Finish();
 }
 
-uint32_t FlatbufferWriter::emit(const Value *V) {
-  if (!V) // Not expected in a valid IR; written as None rather than lost.
-    return push(fb::CreateNode(B, fb::ValueKind::None));
-  if (auto *T = dyn_cast<TensorValue>(V))
+FlatbufferWriter::NodeRef
+FlatbufferWriter::emitStorage(const StorageValue &SV) {
+  auto FS = fb::CreateStorageObjectDirect(B, storageIndex(SV.storage()),
+                                          dtypeName(SV.typedAs()).data(),
+                                          SV.isUntyped());
+  fb::NodeBuilder N(B);
+  N.add_kind(fb::ValueKind::Storage);
+  N.add_storage_value(FS);
+  return N.Finish();
+}
+
+FlatbufferWriter::NodeRef FlatbufferWriter::emit(const Value &V) {
+  if (auto *T = dyn_cast<TensorValue>(&V))
     return emitTensor(*T);
-  if (auto *O = dyn_cast<OpaqueValue>(V))
+  if (auto *O = dyn_cast<OpaqueValue>(&V))
     return emitOpaque(*O);
-  fb::ValueKind K = toSchema(V->kind());
-  if (auto *S = dyn_cast<SequenceValue>(V)) {
-    std::vector<uint32_t> Kids;
-    for (const ValuePtr &E : S->elements())
-      Kids.push_back(emit(E.get()));
-    return push(fb::CreateNode(B, K, 0, 0, 0, B.CreateVector(Kids)));
-  }
-  if (auto *D = dyn_cast<DictValue>(V)) {
-    std::vector<uint32_t> Kids = emitEntries(D->entries());
-    int32_t State = emitOptional(D->state());
-    return push(fb::CreateNode(B, K, 0, 0, 0, B.CreateVector(Kids),
-                               D->isOrdered(), State));
-  }
-  if (auto *S = dyn_cast<StringValue>(V))
-    return push(fb::CreateNode(B, K, 0, 0, bytes(S->value())));
-  if (auto *BI = dyn_cast<BigIntValue>(V))
-    return push(fb::CreateNode(B, K, 0, 0, bytes(BI->bytes())));
-  if (auto *I = dyn_cast<IntValue>(V))
-    return push(fb::CreateNode(B, K, I->value()));
-  if (auto *Bo = dyn_cast<BoolValue>(V))
-    return push(fb::CreateNode(B, K, Bo->value() ? 1 : 0));
-  if (auto *F = dyn_cast<FloatValue>(V))
-    return push(fb::CreateNode(B, K, 0, F->value()));
-  return push(fb::CreateNode(B, K)); // None
+  if (auto *SV = dyn_cast<StorageValue>(&V))
+    return emitStorage(*SV);
+  fb::ValueKind K = toSchema(V.kind());
+  if (auto *S = dyn_cast<SequenceValue>(&V))
+    return fb::CreateNode(B, K, 0, 0, 0, B.CreateVector(refs(S->elements())));
+  if (auto *D = dyn_cast<DictValue>(&V))
+    return fb::CreateNode(B, K, 0, 0, 0, B.CreateVector(refs(D->entries())),
+                          D->isOrdered(), ref(D->state()));
+  if (auto *S = dyn_cast<StringValue>(&V))
+    return fb::CreateNode(B, K, 0, 0, bytes(S->value()));
+  if (auto *BI = dyn_cast<BigIntValue>(&V))
+    return fb::CreateNode(B, K, 0, 0, bytes(BI->bytes()));
+  if (auto *I = dyn_cast<IntValue>(&V))
+    return fb::CreateNode(B, K, I->value());
+  if (auto *Bo = dyn_cast<BoolValue>(&V))
+    return fb::CreateNode(B, K, Bo->value() ? 1 : 0);
+  if (auto *F = dyn_cast<FloatValue>(&V))
+    return fb::CreateNode(B, K, 0, F->value());
+  return fb::CreateNode(B, K); // None
 }
 
 void FlatbufferWriter::build(uint64_t DataStart, std::vector<Blob> &Blobs) {
   B.Clear();
-  Nodes.clear();
   Blobs.assign(Stors.size(), Blob());
   uint64_t At = DataStart;
   std::vector<flatbuffers::Offset<fb::StorageEntry>> Entries;
@@ -289,22 +309,30 @@ void FlatbufferWriter::build(uint64_t DataStart, std::vector<Blob> &Blobs) {
     }
     Entries.push_back(fb::CreateStorageEntryDirect(
         B, S.key().c_str(), dtypeName(S.elementType()).data(), !S.hasData(),
-        Blobs[I].Offset, S.numBytes()));
+        Blobs[I].Offset, S.numBytes(), S.location().c_str()));
   }
   auto StorVec = B.CreateVector(Entries);
-  emit(C.root().get());
+  std::vector<NodeRef> Nodes;
+  Nodes.reserve(Order.size());
+  for (const Value *V : Order)
+    Nodes.push_back(emit(*V));
   auto NodeVec = B.CreateVector(Nodes);
   auto Root = fb::CreateCheckpoint(
       B, SchemaVersion, DataStart, B.CreateString(C.SourcePath),
       B.CreateString(C.Format), B.CreateString(C.FormatVersion),
       B.CreateString(C.ByteOrder), B.CreateString(C.RecordPrefix), StorVec,
-      NodeVec);
+      NodeVec, /*root=*/0);
   fb::FinishCheckpointBuffer(B, Root);
 }
 
 Error wopt::exportFlatBuffers(const Checkpoint &C, StringRef Path) {
   if (!C.root())
     return fileError(Path, "the checkpoint has no root value");
+  // What the reader would refuse (a missing element, a name that is not an
+  // identifier, ...) is never written.
+  if (Error E = verifyCheckpoint(C))
+    return fileError(Path,
+                     "cannot write an invalid IR: " + toString(std::move(E)));
   std::vector<StorageRef> Stors = C.storages();
   FlatbufferWriter W(C, Stors);
   std::vector<Blob> Blobs;
@@ -350,68 +378,62 @@ Error wopt::exportFlatBuffers(const Checkpoint &C, StringRef Path) {
 //===----------------------------------------------------------------------===//
 
 namespace {
-/// Rebuilds the value tree from the post-order node list, checking every
-/// reference as it goes.
-class TreeReader {
+/// Rebuilds the value graph from the node list in two passes: every node
+/// first, then the edges between them, checking every reference.
+class GraphReader {
 public:
-  TreeReader(StringRef File, const fb::Checkpoint &Root,
-             const std::vector<StorageRef> &Stors)
+  GraphReader(StringRef File, const fb::Checkpoint &Root,
+              const std::vector<StorageRef> &Stors)
       : File(File), Root(Root), Stors(Stors) {}
   Expected<ValuePtr> read();
+  /// Every node made, so that a graph read in part is freed too.
+  const std::shared_ptr<ValueGraph> &graph() const { return Graph; }
 
 private:
   Error err(uint32_t Node, const Twine &Msg) {
     return fileError(File, "node " + Twine(Node) + ": " + Msg);
   }
-  /// Child Idx of node Parent: must come before it and be unused.
-  Expected<ValuePtr> take(uint64_t Idx, uint32_t Parent);
-  Expected<ValuePtr> takeOptional(int32_t Idx, uint32_t Parent);
-  Error takeEntries(const flatbuffers::Vector<uint32_t> *Pairs, uint32_t Parent,
-                    std::vector<DictEntry> &Out);
-  Error takeElements(const flatbuffers::Vector<uint32_t> *Kids, uint32_t Parent,
-                     std::vector<ValuePtr> &Out);
-  Expected<ValuePtr> readNode(uint32_t I, const fb::Node &N);
-  Expected<ValuePtr> readTensor(uint32_t I, const fb::Tensor &T);
-  Expected<ValuePtr> readOpaque(uint32_t I, const fb::Opaque &O);
+  Expected<ValuePtr> node(uint64_t Idx, uint32_t Parent);
+  Expected<ValuePtr> optional(int32_t Idx, uint32_t Parent);
+  Error elements(const flatbuffers::Vector<uint32_t> *Kids, uint32_t Parent,
+                 std::vector<ValuePtr> &Out);
+  Error entries(const flatbuffers::Vector<uint32_t> *Pairs, uint32_t Parent,
+                std::vector<DictEntry> &Out);
+  Expected<const StorageRef *> storage(int32_t Idx, uint32_t Node);
+  Expected<ValuePtr> makeNode(uint32_t I, const fb::Node &N);
+  Expected<ValuePtr> makeTensor(uint32_t I, const fb::Tensor &T);
+  Expected<ValuePtr> makeOpaque(uint32_t I, const fb::Opaque &O);
+  Error link(uint32_t I, const fb::Node &N);
 
   StringRef File;
   const fb::Checkpoint &Root;
   const std::vector<StorageRef> &Stors;
   std::vector<ValuePtr> Built;
-  /// Height of each built subtree, and the tallest child of the node being
-  /// read: deep trees would overflow the stack of every recursive walk
-  /// (printer, destructor, exporters), so depth is bounded like the pickle
-  /// reader's nesting.
-  std::vector<uint32_t> Height;
-  uint32_t TallestChild = 0;
+  std::shared_ptr<ValueGraph> Graph = std::make_shared<ValueGraph>();
 };
 } // namespace
 
-Expected<ValuePtr> TreeReader::take(uint64_t Idx, uint32_t Parent) {
-  if (Idx >= Parent)
-    return err(Parent, "refers to node " + Twine(Idx) +
-                           ", which does not come before it");
-  if (!Built[Idx])
-    return err(Parent, "refers to node " + Twine(Idx) +
-                           ", which another node already uses");
-  TallestChild = std::max(TallestChild, Height[Idx]);
-  return std::move(Built[Idx]);
+Expected<ValuePtr> GraphReader::node(uint64_t Idx, uint32_t Parent) {
+  if (Idx >= Built.size())
+    return err(Parent,
+               "refers to node " + Twine(Idx) + " of " + Twine(Built.size()));
+  return Built[Idx];
 }
 
-Expected<ValuePtr> TreeReader::takeOptional(int32_t Idx, uint32_t Parent) {
+Expected<ValuePtr> GraphReader::optional(int32_t Idx, uint32_t Parent) {
   if (Idx == -1)
     return nullptr;
   if (Idx < -1)
     return err(Parent, "has a negative node reference " + Twine(Idx));
-  return take(uint64_t(Idx), Parent);
+  return node(uint64_t(Idx), Parent);
 }
 
-Error TreeReader::takeElements(const flatbuffers::Vector<uint32_t> *Kids,
-                               uint32_t Parent, std::vector<ValuePtr> &Out) {
+Error GraphReader::elements(const flatbuffers::Vector<uint32_t> *Kids,
+                            uint32_t Parent, std::vector<ValuePtr> &Out) {
   if (!Kids)
     return Error::success();
   for (uint32_t K : *Kids) {
-    Expected<ValuePtr> V = take(K, Parent);
+    Expected<ValuePtr> V = node(K, Parent);
     if (!V)
       return V.takeError();
     Out.push_back(std::move(*V));
@@ -419,16 +441,23 @@ Error TreeReader::takeElements(const flatbuffers::Vector<uint32_t> *Kids,
   return Error::success();
 }
 
-Error TreeReader::takeEntries(const flatbuffers::Vector<uint32_t> *Pairs,
-                              uint32_t Parent, std::vector<DictEntry> &Out) {
+Error GraphReader::entries(const flatbuffers::Vector<uint32_t> *Pairs,
+                           uint32_t Parent, std::vector<DictEntry> &Out) {
   std::vector<ValuePtr> Flat;
-  if (Error E = takeElements(Pairs, Parent, Flat))
+  if (Error E = elements(Pairs, Parent, Flat))
     return E;
   if (Flat.size() % 2)
     return err(Parent, "has an odd number of dict key/value references");
   for (size_t I = 0; I < Flat.size(); I += 2)
     Out.push_back({std::move(Flat[I]), std::move(Flat[I + 1])});
   return Error::success();
+}
+
+Expected<const StorageRef *> GraphReader::storage(int32_t Idx, uint32_t I) {
+  if (Idx < 0 || size_t(Idx) >= Stors.size())
+    return err(I, "refers to storage " + Twine(Idx) + " of " +
+                      Twine(Stors.size()));
+  return &Stors[Idx];
 }
 
 static void readProvenance(const fb::Provenance *P, Provenance &Out) {
@@ -457,7 +486,7 @@ static SmallVector<int64_t, 4> toVector(const flatbuffers::Vector<int64_t> *V) {
   return Out;
 }
 
-Expected<ValuePtr> TreeReader::readTensor(uint32_t I, const fb::Tensor &FT) {
+Expected<ValuePtr> GraphReader::makeTensor(uint32_t I, const fb::Tensor &FT) {
   auto T = std::make_shared<TensorValue>();
   std::optional<DType> Ty = parseDTypeName(FT.dtype()->str());
   if (!Ty)
@@ -476,50 +505,30 @@ Expected<ValuePtr> TreeReader::readTensor(uint32_t I, const fb::Tensor &FT) {
   T->setStorageOffset(FT.storage_offset());
   T->setRequiresGrad(FT.requires_grad());
   T->setParameter(FT.is_parameter());
+  if (FT.rebuild_v1())
+    T->setRebuildKind(TensorValue::RebuildKind::V1);
   if (FT.storage() != -1) {
-    if (FT.storage() < 0 || size_t(FT.storage()) >= Stors.size())
-      return err(I, "tensor refers to storage " + Twine(FT.storage()) + " of " +
-                        Twine(Stors.size()));
-    const StorageRef &S = Stors[FT.storage()];
+    Expected<const StorageRef *> S = storage(FT.storage(), I);
+    if (!S)
+      return S.takeError();
     std::optional<uint64_t> Need = T->requiredStorageBytes();
-    if (!Need || !T->numel() || *Need > S->numBytes())
+    if (!Need || !T->numel() || *Need > (**S)->numBytes())
       return err(I, "tensor " + T->typeString() + " reaches past storage " +
-                        Twine(FT.storage()) + " (" + Twine(S->numBytes()) +
+                        Twine(FT.storage()) + " (" + Twine((**S)->numBytes()) +
                         " bytes)");
-    T->setStorage(S);
-  }
-  for (auto [Idx, Slot] : {std::pair{FT.backward_hooks(), &T->BackwardHooks},
-                           std::pair{FT.metadata(), &T->Metadata},
-                           std::pair{FT.param_state(), &T->ParamState}}) {
-    Expected<ValuePtr> V = takeOptional(Idx, I);
-    if (!V)
-      return V.takeError();
-    *Slot = std::move(*V);
+    T->setStorage(**S);
   }
   readProvenance(FT.provenance(), T->provenance());
   return T;
 }
 
-Expected<ValuePtr> TreeReader::readOpaque(uint32_t I, const fb::Opaque &FO) {
+Expected<ValuePtr> GraphReader::makeOpaque(uint32_t I, const fb::Opaque &FO) {
   std::optional<OpaqueValue::Construct> How = fromSchema(FO.construct());
   if (!How)
     return err(I, "unknown object construction " +
                       Twine(unsigned(FO.construct())));
-  auto O = std::make_shared<OpaqueValue>(FO.module_()->str(), FO.name()->str(),
-                                         *How);
-  for (auto [Idx, Slot] :
-       {std::pair{FO.args(), &O->Args}, std::pair{FO.kwargs(), &O->Kwargs},
-        std::pair{FO.state(), &O->State}}) {
-    Expected<ValuePtr> V = takeOptional(Idx, I);
-    if (!V)
-      return V.takeError();
-    *Slot = std::move(*V);
-  }
-  if (Error E = takeElements(FO.list_items(), I, O->ListItems))
-    return E;
-  if (Error E = takeEntries(FO.dict_items(), I, O->DictItems))
-    return E;
-  return O;
+  return std::make_shared<OpaqueValue>(FO.module_()->str(), FO.name()->str(),
+                                       *How);
 }
 
 static StringRef bytesOf(const fb::Node &N) {
@@ -529,7 +538,8 @@ static StringRef bytesOf(const fb::Node &N) {
                    N.bytes_value()->size());
 }
 
-Expected<ValuePtr> TreeReader::readNode(uint32_t I, const fb::Node &N) {
+/// A node with its own fields; its edges come in link().
+Expected<ValuePtr> GraphReader::makeNode(uint32_t I, const fb::Node &N) {
   std::optional<Value::Kind> K = fromSchema(N.kind());
   if (!K)
     return err(I, "unknown value kind " + Twine(unsigned(N.kind())));
@@ -552,61 +562,119 @@ Expected<ValuePtr> TreeReader::readNode(uint32_t I, const fb::Node &N) {
   case Value::Kind::List:
   case Value::Kind::Tuple:
   case Value::Kind::Set:
-  case Value::Kind::FrozenSet: {
-    auto S = std::make_shared<SequenceValue>(*K);
-    if (Error E = takeElements(N.children(), I, S->elements()))
-      return E;
-    return S;
-  }
-  case Value::Kind::Dict: {
-    auto D = std::make_shared<DictValue>(N.ordered());
-    if (Error E = takeEntries(N.children(), I, D->entries()))
-      return E;
-    Expected<ValuePtr> State = takeOptional(N.state(), I);
-    if (!State)
-      return State.takeError();
-    D->setState(std::move(*State));
-    return D;
-  }
+  case Value::Kind::FrozenSet:
+    return ValuePtr(std::make_shared<SequenceValue>(*K));
+  case Value::Kind::Dict:
+    return ValuePtr(std::make_shared<DictValue>(N.ordered()));
   case Value::Kind::Tensor:
     if (!N.tensor())
       return err(I, "tensor node without tensor fields");
-    return readTensor(I, *N.tensor());
+    return makeTensor(I, *N.tensor());
   case Value::Kind::Opaque:
     if (!N.opaque())
       return err(I, "object node without object fields");
-    return readOpaque(I, *N.opaque());
+    return makeOpaque(I, *N.opaque());
+  case Value::Kind::Storage: {
+    const fb::StorageObject *SO = N.storage_value();
+    if (!SO)
+      return err(I, "storage node without storage fields");
+    Expected<const StorageRef *> S = storage(SO->storage(), I);
+    if (!S)
+      return S.takeError();
+    std::optional<DType> Ty = parseDTypeName(SO->typed_as()->str());
+    if (!Ty)
+      return err(I, "unknown storage dtype '" + SO->typed_as()->str() + "'");
+    return ValuePtr(std::make_shared<StorageValue>(**S, *Ty, SO->untyped()));
+  }
   }
   llvm_unreachable("bad value kind");
 }
 
-Expected<ValuePtr> TreeReader::read() {
+Error GraphReader::link(uint32_t I, const fb::Node &N) {
+  Value &V = *Built[I];
+  auto Slots =
+      [&](std::initializer_list<std::pair<int32_t, ValuePtr *>> L) -> Error {
+    for (auto [Idx, Slot] : L) {
+      Expected<ValuePtr> C = optional(Idx, I);
+      if (!C)
+        return C.takeError();
+      *Slot = std::move(*C);
+    }
+    return Error::success();
+  };
+  if (auto *S = dyn_cast<SequenceValue>(&V))
+    return elements(N.children(), I, S->elements());
+  if (auto *D = dyn_cast<DictValue>(&V)) {
+    if (Error E = entries(N.children(), I, D->entries()))
+      return E;
+    return Slots({{N.state(), &D->stateSlot()}});
+  }
+  if (auto *T = dyn_cast<TensorValue>(&V)) {
+    const fb::Tensor &FT = *N.tensor();
+    return Slots({{FT.backward_hooks(), &T->BackwardHooks},
+                  {FT.metadata(), &T->Metadata},
+                  {FT.param_state(), &T->ParamState},
+                  {FT.subclass_type(), &T->SubclassType},
+                  {FT.subclass_state(), &T->SubclassState}});
+  }
+  if (auto *O = dyn_cast<OpaqueValue>(&V)) {
+    const fb::Opaque &FO = *N.opaque();
+    if (Error E = Slots({{FO.callee(), &O->Callee},
+                         {FO.args(), &O->Args},
+                         {FO.kwargs(), &O->Kwargs},
+                         {FO.state(), &O->State}}))
+      return E;
+    if (Error E = elements(FO.list_items(), I, O->ListItems))
+      return E;
+    return entries(FO.dict_items(), I, O->DictItems);
+  }
+  return Error::success();
+}
+
+Expected<ValuePtr> GraphReader::read() {
   const auto *Nodes = Root.nodes();
   if (!Nodes || Nodes->size() == 0)
-    return fileError(File, "the value tree is empty");
+    return fileError(File, "the value graph is empty");
   if (Nodes->size() > ReaderLimits().MaxValueNodes)
-    return fileError(File, "the value tree has " + Twine(Nodes->size()) +
+    return fileError(File, "the value graph has " + Twine(Nodes->size()) +
                                " nodes, more than the limit of " +
                                Twine(ReaderLimits().MaxValueNodes));
   Built.assign(Nodes->size(), nullptr);
-  Height.assign(Nodes->size(), 0);
-  const uint64_t MaxNesting = ReaderLimits().MaxNesting;
   for (uint32_t I = 0; I < Nodes->size(); ++I) {
-    TallestChild = 0;
-    Expected<ValuePtr> V = readNode(I, *Nodes->Get(I));
+    Expected<ValuePtr> V = makeNode(I, *Nodes->Get(I));
     if (!V)
       return V.takeError();
+    Graph->adopt(*V);
     Built[I] = std::move(*V);
-    Height[I] = TallestChild + 1;
-    if (Height[I] > MaxNesting)
-      return err(I, "values are nested more than " + Twine(MaxNesting) +
-                        " levels deep");
   }
-  // The root is the last node; everything else must hang below it.
-  for (uint32_t I = 0; I + 1 < Built.size(); ++I)
-    if (Built[I])
-      return err(I, "is not part of the value tree");
-  return std::move(Built.back());
+  for (uint32_t I = 0; I < Nodes->size(); ++I)
+    if (Error E = link(I, *Nodes->Get(I)))
+      return E;
+  int64_t RootIdx = Root.root() == -1 ? int64_t(Built.size()) - 1 : Root.root();
+  if (RootIdx < 0 || uint64_t(RootIdx) >= Built.size())
+    return fileError(File, "the root node " + Twine(RootIdx) +
+                               " is not one "
+                               "of the " +
+                               Twine(Built.size()) + " nodes");
+  ValuePtr Result = Built[RootIdx];
+  // Every node hangs below the root, and the graph is no deeper than every
+  // recursive walk over values allows.
+  DenseMap<const Value *, uint32_t> Index;
+  for (uint32_t I = 0; I < Built.size(); ++I)
+    Index.try_emplace(Built[I].get(), I);
+  std::vector<bool> Reached(Built.size(), false);
+  forEachNode(*Result, [&](const Value &V) {
+    Reached[Index.lookup(&V)] = true;
+    return true;
+  });
+  for (uint32_t I = 0; I < Built.size(); ++I)
+    if (!Reached[I])
+      return err(I, "is not part of the value graph (not reachable from "
+                    "the root)");
+  if (graphDepth(*Result, MaxGraphDepth + 1) > MaxGraphDepth)
+    return fileError(File, "values are nested more than " +
+                               Twine(MaxGraphDepth) + " levels deep");
+  return Result;
 }
 
 static Expected<StorageRef>
@@ -619,8 +687,12 @@ readStorage(StringRef File, const std::shared_ptr<SourceFile> &Source,
   if (!Ty)
     return Err("unknown element type '" + E.element_type()->str() + "'");
   std::string Key = E.key() ? E.key()->str() : std::string();
-  if (E.elided())
-    return Storage::elided(std::move(Key), *Ty, E.size());
+  if (E.elided()) {
+    StorageRef S = Storage::elided(std::move(Key), *Ty, E.size());
+    if (E.location() && E.location()->size())
+      S->setLocation(E.location()->str());
+    return S;
+  }
   if (E.offset() % BlobAlign)
     return Err("data offset " + Twine(E.offset()) + " is not " +
                Twine(BlobAlign) + "-byte aligned");
@@ -632,7 +704,11 @@ readStorage(StringRef File, const std::shared_ptr<SourceFile> &Source,
     return Err("data [" + Twine(E.offset()) + ", +" + Twine(E.size()) +
                ") runs past the end of the file (" + Twine(Source->size()) +
                " bytes)");
-  return Storage::mapped(std::move(Key), *Ty, Source, E.offset(), E.size());
+  StorageRef S =
+      Storage::mapped(std::move(Key), *Ty, Source, E.offset(), E.size());
+  if (E.location() && E.location()->size())
+    S->setLocation(E.location()->str());
+  return S;
 }
 
 /// Blobs may not overlap: each storage owns its bytes.
@@ -663,10 +739,10 @@ static Expected<uint64_t> verify(StringRef File, ArrayRef<uint8_t> Bytes) {
     return fileError(File, "the flatbuffer fails verification (corrupt or "
                            "truncated file)");
   const fb::Checkpoint *Root = fb::GetCheckpoint(Bytes.data());
-  if (Root->version() != SchemaVersion)
-    return fileError(File, "unsupported .wopt version " +
-                               Twine(Root->version()) + " (this build reads " +
-                               Twine(SchemaVersion) + ")");
+  if (Root->version() < 1 || Root->version() > SchemaVersion)
+    return fileError(
+        File, "unsupported .wopt version " + Twine(Root->version()) +
+                  " (this build reads 1 to " + Twine(SchemaVersion) + ")");
   uint64_t DataStart = Root->data_start();
   if (DataStart > Bytes.size() || DataStart > MaxFlatbufferSize ||
       DataStart % BlobAlign)
@@ -701,10 +777,12 @@ wopt::importFlatBuffers(std::shared_ptr<SourceFile> Source) {
     }
   if (Error E = checkOverlap(File, Stors))
     return E;
-  Expected<ValuePtr> Root = TreeReader(File, FC, Stors).read();
+  GraphReader R(File, FC, Stors);
+  Expected<ValuePtr> Root = R.read();
   if (!Root)
     return Root.takeError();
   auto C = std::make_unique<Checkpoint>(std::move(*Root));
+  C->setGraph(R.graph());
   auto Str = [](const flatbuffers::String *S) {
     return S ? S->str() : std::string();
   };

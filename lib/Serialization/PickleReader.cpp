@@ -1,5 +1,4 @@
-//===- PickleReader.cpp - A symbolic unpickler
-//-----------------------------===//
+//===- PickleReader.cpp - A symbolic unpickler ----------------------------===//
 //
 // One stack machine, one switch per opcode family. Nothing read from the
 // file is ever executed: globals become names and reductions become
@@ -40,15 +39,44 @@ StringRef PickleReader::mapModuleName(StringRef Module) {
 
 namespace {
 
-/// Counts the nodes of V's tree and its height; stops early past Budget so
-/// a hostile memo cannot make measuring itself expensive.
-void measure(const Value &V, uint64_t &Nodes, uint64_t Budget, uint32_t Depth,
-             uint32_t &Height) {
-  if (++Nodes > Budget)
-    return;
-  Height = std::max(Height, Depth);
-  forEachChild(
-      V, [&](const Value &C) { measure(C, Nodes, Budget, Depth + 1, Height); });
+/// Python's raw-unicode-escape codec, as protocol 0 writes a str: \\uXXXX
+/// and \\UXXXXXXXX are code points, every other byte is the code point of
+/// its value. The result is UTF-8.
+std::optional<std::string> rawUnicodeEscape(StringRef In) {
+  std::string Out;
+  auto Put = [&](uint32_t CP) {
+    if (CP < 0x80) {
+      Out.push_back(char(CP));
+    } else if (CP < 0x800) {
+      Out.push_back(char(0xC0 | (CP >> 6)));
+      Out.push_back(char(0x80 | (CP & 0x3F)));
+    } else if (CP < 0x10000) {
+      Out.push_back(char(0xE0 | (CP >> 12)));
+      Out.push_back(char(0x80 | ((CP >> 6) & 0x3F)));
+      Out.push_back(char(0x80 | (CP & 0x3F)));
+    } else {
+      Out.push_back(char(0xF0 | (CP >> 18)));
+      Out.push_back(char(0x80 | ((CP >> 12) & 0x3F)));
+      Out.push_back(char(0x80 | ((CP >> 6) & 0x3F)));
+      Out.push_back(char(0x80 | (CP & 0x3F)));
+    }
+  };
+  for (size_t I = 0; I < In.size(); ++I) {
+    unsigned Digits = 0;
+    if (In[I] == '\\' && I + 1 < In.size())
+      Digits = In[I + 1] == 'u' ? 4 : In[I + 1] == 'U' ? 8 : 0;
+    if (!Digits) {
+      Put(uint8_t(In[I]));
+      continue;
+    }
+    uint32_t CP;
+    if (I + 2 + Digits > In.size() ||
+        In.substr(I + 2, Digits).getAsInteger(16, CP) || CP > 0x10FFFF)
+      return std::nullopt;
+    Put(CP);
+    I += 1 + Digits;
+  }
+  return Out;
 }
 
 /// A reference to a global that nothing was done to.
@@ -147,32 +175,33 @@ Error PickleReader::countNodes(uint64_t N, uint64_t At) {
   return Error::success();
 }
 
-Error PickleReader::push(ValuePtr V, uint32_t Height, uint64_t At) {
+Error PickleReader::pushExisting(ValuePtr V, uint64_t At) {
   if (Stack.size() + Marks.size() >= Limits.MaxStackDepth)
     return error(
         At,
         formatv("stack deeper than {0} (limit)", Limits.MaxStackDepth).str());
-  if (Height > Limits.MaxNesting)
-    return error(
-        At, formatv("values nested deeper than {0} (limit)", Limits.MaxNesting)
-                .str());
-  if (Error Err = countNodes(1, At))
-    return Err;
-  Stack.push_back({std::move(V), Height});
+  Stack.push_back(std::move(V));
   return Error::success();
 }
 
-Expected<PickleReader::Item> PickleReader::pop(uint64_t At) {
+Error PickleReader::pushNew(ValuePtr V, uint64_t At) {
+  if (Error Err = countNodes(1, At))
+    return Err;
+  Graph->adopt(V);
+  return pushExisting(std::move(V), At);
+}
+
+Expected<ValuePtr> PickleReader::pop(uint64_t At) {
   size_t Floor = Marks.empty() ? 0 : Marks.back();
   if (Stack.size() <= Floor)
     return error(At, Stack.empty() ? "stack underflow"
                                    : "stack underflow (below a MARK)");
-  Item I = std::move(Stack.back());
+  ValuePtr V = std::move(Stack.back());
   Stack.pop_back();
-  return I;
+  return V;
 }
 
-Expected<PickleReader::Item *> PickleReader::top(uint64_t At) {
+Expected<ValuePtr *> PickleReader::top(uint64_t At) {
   size_t Floor = Marks.empty() ? 0 : Marks.back();
   if (Stack.size() <= Floor)
     return error(At, Stack.empty() ? "stack underflow"
@@ -180,41 +209,26 @@ Expected<PickleReader::Item *> PickleReader::top(uint64_t At) {
   return &Stack.back();
 }
 
-Expected<std::vector<PickleReader::Item>> PickleReader::popMark(uint64_t At) {
+Expected<std::vector<ValuePtr>> PickleReader::popMark(uint64_t At) {
   if (Marks.empty())
     return error(At, "no MARK on the stack");
   size_t M = Marks.back();
   Marks.pop_back();
-  std::vector<Item> Items(std::make_move_iterator(Stack.begin() + M),
-                          std::make_move_iterator(Stack.end()));
+  std::vector<ValuePtr> Items(std::make_move_iterator(Stack.begin() + M),
+                              std::make_move_iterator(Stack.end()));
   Stack.resize(M);
   return Items;
 }
 
-Error PickleReader::grow(Item &Parent, uint32_t ChildHeight, uint64_t At) {
-  uint32_t H = std::max(Parent.Height, ChildHeight + 1);
-  if (H > Limits.MaxNesting)
-    return error(
-        At, formatv("values nested deeper than {0} (limit)", Limits.MaxNesting)
-                .str());
-  Parent.Height = H;
-  return Error::success();
-}
-
-Expected<PickleReader::Item> PickleReader::cloneItem(const Item &I,
-                                                     uint64_t At) {
-  uint64_t N = 0;
-  uint32_t H = 0;
-  uint64_t Budget =
-      Limits.MaxValueNodes - std::min(Nodes, Limits.MaxValueNodes);
-  measure(*I.V, N, Budget, 0, H);
-  if (N > Budget)
-    return error(
-        At,
-        formatv("more than {0} values (limit)", Limits.MaxValueNodes).str());
-  if (Error Err = countNodes(N, At))
-    return Err;
-  return Item{I.V->clone(), H};
+/// Python refuses what it cannot hash as a dict key or set element; a file
+/// torch cannot load must not become one that wopt writes.
+Error PickleReader::checkHashable(const Value &V, StringRef What, uint64_t At) {
+  if (isHashable(V))
+    return Error::success();
+  return error(At, formatv("{0} is {1}, which Python cannot hash "
+                           "(unhashable type: '{2}')",
+                           What, describeKind(V), pythonTypeName(V))
+                       .str());
 }
 
 //===----------------------------------------------------------------------===//
@@ -240,9 +254,15 @@ Expected<ValuePtr> PickleReader::read() {
     if (Error Err = step(Op, At, Done))
       return Err;
   }
-  ValuePtr Result = std::move(Stack.back().V);
+  ValuePtr Result = std::move(Stack.back());
   Stack.clear();
   Memo.clear();
+  // Building the graph never recursed; every walk over it afterwards does
+  // (printer, writers), so its depth is bounded here.
+  if (graphDepth(*Result, Limits.MaxNesting + 1) > Limits.MaxNesting)
+    return error(Pos - 1, formatv("values nested deeper than {0} (limit)",
+                                  Limits.MaxNesting)
+                              .str());
   return Result;
 }
 
@@ -289,13 +309,10 @@ Error PickleReader::step(uint8_t Op, uint64_t At, bool &Done) {
   case PickleOp::POP_MARK:
     return popMark(At).takeError();
   case PickleOp::DUP: {
-    Expected<Item *> T = top(At);
+    Expected<ValuePtr *> T = top(At);
     if (!T)
       return T.takeError();
-    Expected<Item> C = cloneItem(**T, At);
-    if (!C)
-      return C.takeError();
-    return push(std::move(C->V), C->Height, At);
+    return pushExisting(**T, At);
   }
   default:
     break;
@@ -337,27 +354,27 @@ Error PickleReader::stepData(uint8_t Op, uint64_t At, bool &Handled) {
     bool Text = Unicode || json::isUTF8(*S);
     if (Unicode && !isPythonText(*S))
       return error(At, What + " is not valid UTF-8");
-    return pushLeaf(Text ? makeStr(*S) : makeBytes(*S), At);
+    return pushNew(Text ? makeStr(*S) : makeBytes(*S), At);
   };
   switch (static_cast<PickleOp>(Op)) {
   case PickleOp::NONE:
-    return pushLeaf(makeNone(), At);
+    return pushNew(makeNone(), At);
   case PickleOp::NEWTRUE:
-    return pushLeaf(makeBool(true), At);
+    return pushNew(makeBool(true), At);
   case PickleOp::NEWFALSE:
-    return pushLeaf(makeBool(false), At);
+    return pushNew(makeBool(false), At);
   case PickleOp::BININT:
     if (Error Err = need(4, At, "BININT"))
       return Err;
-    return pushLeaf(makeInt(int32_t(uint32_t(readLE(4)))), At);
+    return pushNew(makeInt(int32_t(uint32_t(readLE(4)))), At);
   case PickleOp::BININT1:
     if (Error Err = need(1, At, "BININT1"))
       return Err;
-    return pushLeaf(makeInt(readLE(1)), At);
+    return pushNew(makeInt(readLE(1)), At);
   case PickleOp::BININT2:
     if (Error Err = need(2, At, "BININT2"))
       return Err;
-    return pushLeaf(makeInt(readLE(2)), At);
+    return pushNew(makeInt(readLE(2)), At);
   case PickleOp::LONG1:
   case PickleOp::LONG4: {
     unsigned LenBytes = Op == uint8_t(PickleOp::LONG1) ? 1 : 4;
@@ -368,13 +385,13 @@ Error PickleReader::stepData(uint8_t Op, uint64_t At, bool &Handled) {
     if (!B)
       return B.takeError();
     if (B->size() > 8)
-      return pushLeaf(std::make_shared<BigIntValue>(B->str()), At);
+      return pushNew(std::make_shared<BigIntValue>(B->str()), At);
     uint64_t V = 0;
     for (size_t I = 0; I < B->size(); ++I)
       V |= uint64_t(uint8_t((*B)[I])) << (8 * I);
     if (!B->empty() && B->size() < 8 && (uint8_t(B->back()) & 0x80))
       V |= ~uint64_t(0) << (8 * B->size()); // sign-extend
-    return pushLeaf(makeInt(int64_t(V)), At);
+    return pushNew(makeInt(int64_t(V)), At);
   }
   case PickleOp::BINFLOAT: {
     if (Error Err = need(8, At, "BINFLOAT"))
@@ -383,7 +400,7 @@ Error PickleReader::stepData(uint8_t Op, uint64_t At, bool &Handled) {
     Pos += 8;
     double D;
     std::memcpy(&D, &Bits, 8);
-    return pushLeaf(makeFloat(D), At);
+    return pushNew(makeFloat(D), At);
   }
   case PickleOp::SHORT_BINUNICODE:
     return Str(1, true, "SHORT_BINUNICODE");
@@ -407,7 +424,15 @@ Error PickleReader::stepData(uint8_t Op, uint64_t At, bool &Handled) {
     Expected<StringRef> B = readBytes(readLE(LenBytes), At, pickleOpName(Op));
     if (!B)
       return B.takeError();
-    return pushLeaf(makeBytes(*B), At);
+    if (Op != uint8_t(PickleOp::BYTEARRAY8))
+      return pushNew(makeBytes(*B), At);
+    // A bytearray is a mutable object, not bytes: bytearray(b'...') as the
+    // protocols before 5 spell it.
+    auto O = std::make_shared<OpaqueValue>("builtins", "bytearray",
+                                           OpaqueValue::Construct::Reduce);
+    O->Args = makeTuple(B->empty() ? std::vector<ValuePtr>{}
+                                   : std::vector<ValuePtr>{makeBytes(*B)});
+    return pushNew(std::move(O), At);
   }
   default:
     Handled = false;
@@ -425,21 +450,27 @@ Error PickleReader::stepText(uint8_t Op, uint64_t At, bool &Handled) {
     if (!L)
       return L.takeError();
     if (*L == "01" || *L == "00")
-      return pushLeaf(makeBool(*L == "01"), At);
+      return pushNew(makeBool(*L == "01"), At);
     int64_t V;
     if (L->trim().getAsInteger(10, V))
       return error(At, "INT argument '" + *L + "' is not an integer");
-    return pushLeaf(makeInt(V), At);
+    return pushNew(makeInt(V), At);
   }
   case PickleOp::LONG: {
     Expected<StringRef> L = Line();
     if (!L)
       return L.takeError();
+    StringRef Digits = L->trim().rtrim('L');
     int64_t V;
-    if (L->trim().rtrim('L').getAsInteger(10, V))
-      return error(At, "LONG argument '" + *L +
-                           "' is not an integer that fits 64 bits");
-    return pushLeaf(makeInt(V), At);
+    if (!Digits.getAsInteger(10, V))
+      return pushNew(makeInt(V), At);
+    // Protocol 0 and 1 write every long as decimal text, the legacy torch
+    // magic number among them.
+    std::optional<std::string> Big = longBytesFromDecimal(Digits);
+    if (!Big)
+      return error(At, "LONG argument " + quoteForMessage(*L) +
+                           " is not an integer");
+    return pushNew(std::make_shared<BigIntValue>(std::move(*Big)), At);
   }
   case PickleOp::FLOAT: {
     Expected<StringRef> L = Line();
@@ -448,7 +479,7 @@ Error PickleReader::stepText(uint8_t Op, uint64_t At, bool &Handled) {
     double D;
     if (L->trim().getAsDouble(D))
       return error(At, "FLOAT argument '" + *L + "' is not a number");
-    return pushLeaf(makeFloat(D), At);
+    return pushNew(makeFloat(D), At);
   }
   case PickleOp::STRING: {
     Expected<StringRef> L = Line();
@@ -461,15 +492,16 @@ Error PickleReader::stepText(uint8_t Op, uint64_t At, bool &Handled) {
     S = S.drop_front().drop_back();
     if (S.contains('\\'))
       return error(At, "STRING with escapes is not supported");
-    return pushLeaf(json::isUTF8(S) ? makeStr(S) : makeBytes(S), At);
+    return pushNew(json::isUTF8(S) ? makeStr(S) : makeBytes(S), At);
   }
   case PickleOp::UNICODE: {
     Expected<StringRef> L = Line();
     if (!L)
       return L.takeError();
-    if (L->contains('\\') || !json::isUTF8(*L))
-      return error(At, "UNICODE with escapes is not supported");
-    return pushLeaf(makeStr(*L), At);
+    std::optional<std::string> S = rawUnicodeEscape(*L);
+    if (!S)
+      return error(At, "UNICODE argument has a bad \\u or \\U escape");
+    return pushNew(makeStr(*S), At);
   }
   case PickleOp::PERSID: {
     Expected<StringRef> L = Line();
@@ -480,7 +512,7 @@ Error PickleReader::stepText(uint8_t Op, uint64_t At, bool &Handled) {
     Expected<ValuePtr> V = PersistentLoad(makeStr(*L), At);
     if (!V)
       return V.takeError();
-    return pushLeaf(*V, At);
+    return pushNew(*V, At);
   }
   default:
     Handled = false;
@@ -491,39 +523,46 @@ Error PickleReader::stepText(uint8_t Op, uint64_t At, bool &Handled) {
 /// Lists, tuples, dicts and sets.
 Error PickleReader::stepContainer(uint8_t Op, uint64_t At, bool &Handled) {
   Handled = true;
-  auto MakeSeq = [&](Value::Kind K, std::vector<Item> Items) -> Error {
-    uint32_t H = 0;
-    std::vector<ValuePtr> Elts;
-    Elts.reserve(Items.size());
-    for (Item &I : Items) {
-      H = std::max(H, I.Height + 1);
-      Elts.push_back(std::move(I.V));
-    }
-    return push(std::make_shared<SequenceValue>(K, std::move(Elts)), H, At);
+  auto MakeSeq = [&](Value::Kind K, std::vector<ValuePtr> Elts) -> Error {
+    if (K == Value::Kind::FrozenSet)
+      for (const ValuePtr &E : Elts)
+        if (Error Err = checkHashable(*E, "a frozenset element", At))
+          return Err;
+    return pushNew(std::make_shared<SequenceValue>(K, std::move(Elts)), At);
   };
-  auto PopN = [&](size_t N) -> Expected<std::vector<Item>> {
-    std::vector<Item> Items(N);
+  auto PopN = [&](size_t N) -> Expected<std::vector<ValuePtr>> {
+    std::vector<ValuePtr> Items(N);
     for (size_t I = N; I-- > 0;) {
-      Expected<Item> E = pop(At);
+      Expected<ValuePtr> E = pop(At);
       if (!E)
         return E.takeError();
       Items[I] = std::move(*E);
     }
     return Items;
   };
+  // APPEND(S), SETITEM(S) and ADDITEMS change the object below the items.
+  auto Update = [&](Expected<std::vector<ValuePtr>> Items, bool Set) -> Error {
+    if (!Items)
+      return Items.takeError();
+    Expected<ValuePtr *> T = top(At);
+    if (!T)
+      return T.takeError();
+    return Set ? setItems(***T, std::move(*Items), At)
+               : appendItems(***T, std::move(*Items), At);
+  };
   switch (static_cast<PickleOp>(Op)) {
   case PickleOp::EMPTY_LIST:
-    return pushLeaf(std::make_shared<SequenceValue>(Value::Kind::List), At);
+    return pushNew(std::make_shared<SequenceValue>(Value::Kind::List), At);
   case PickleOp::EMPTY_TUPLE:
-    return pushLeaf(std::make_shared<SequenceValue>(Value::Kind::Tuple), At);
+    return pushNew(std::make_shared<SequenceValue>(Value::Kind::Tuple), At);
   case PickleOp::EMPTY_SET:
-    return pushLeaf(std::make_shared<SequenceValue>(Value::Kind::Set), At);
+    return pushNew(std::make_shared<SequenceValue>(Value::Kind::Set), At);
   case PickleOp::EMPTY_DICT:
-    return pushLeaf(std::make_shared<DictValue>(), At);
+    return pushNew(std::make_shared<DictValue>(), At);
   case PickleOp::TUPLE1:
   case PickleOp::TUPLE2:
   case PickleOp::TUPLE3: {
-    Expected<std::vector<Item>> Items =
+    Expected<std::vector<ValuePtr>> Items =
         PopN(Op - uint8_t(PickleOp::TUPLE1) + 1);
     if (!Items)
       return Items.takeError();
@@ -532,7 +571,7 @@ Error PickleReader::stepContainer(uint8_t Op, uint64_t At, bool &Handled) {
   case PickleOp::TUPLE:
   case PickleOp::LIST:
   case PickleOp::FROZENSET: {
-    Expected<std::vector<Item>> Items = popMark(At);
+    Expected<std::vector<ValuePtr>> Items = popMark(At);
     if (!Items)
       return Items.takeError();
     Value::Kind K = Op == uint8_t(PickleOp::TUPLE)  ? Value::Kind::Tuple
@@ -541,82 +580,67 @@ Error PickleReader::stepContainer(uint8_t Op, uint64_t At, bool &Handled) {
     return MakeSeq(K, std::move(*Items));
   }
   case PickleOp::DICT: {
-    Expected<std::vector<Item>> Items = popMark(At);
+    Expected<std::vector<ValuePtr>> Items = popMark(At);
     if (!Items)
       return Items.takeError();
-    if (Error Err = pushLeaf(std::make_shared<DictValue>(), At))
+    if (Error Err = pushNew(std::make_shared<DictValue>(), At))
       return Err;
-    return setItems(Stack.back(), std::move(*Items), At);
+    return setItems(*Stack.back(), std::move(*Items), At);
   }
   case PickleOp::APPEND:
-  case PickleOp::SETITEM: {
-    Expected<std::vector<Item>> Items =
-        PopN(Op == uint8_t(PickleOp::APPEND) ? 1 : 2);
-    if (!Items)
-      return Items.takeError();
-    Expected<Item *> T = top(At);
-    if (!T)
-      return T.takeError();
-    if (Op == uint8_t(PickleOp::APPEND))
-      return appendItems(**T, std::move(*Items), At);
-    return setItems(**T, std::move(*Items), At);
-  }
+    return Update(PopN(1), /*Set=*/false);
+  case PickleOp::SETITEM:
+    return Update(PopN(2), /*Set=*/true);
   case PickleOp::APPENDS:
+  case PickleOp::ADDITEMS:
+    return Update(popMark(At), /*Set=*/false);
   case PickleOp::SETITEMS:
-  case PickleOp::ADDITEMS: {
-    Expected<std::vector<Item>> Items = popMark(At);
-    if (!Items)
-      return Items.takeError();
-    Expected<Item *> T = top(At);
-    if (!T)
-      return T.takeError();
-    if (Op == uint8_t(PickleOp::SETITEMS))
-      return setItems(**T, std::move(*Items), At);
-    return appendItems(**T, std::move(*Items), At);
-  }
+    return Update(popMark(At), /*Set=*/true);
   default:
     Handled = false;
     return Error::success();
   }
 }
 
-Error PickleReader::appendItems(Item &Target, std::vector<Item> Items,
+Error PickleReader::appendItems(Value &Target, std::vector<ValuePtr> Items,
                                 uint64_t At) {
   std::vector<ValuePtr> *Out = nullptr;
-  if (auto *S = dyn_cast<SequenceValue>(Target.V.get());
-      S && S->kind() != Value::Kind::Tuple)
+  if (auto *S = dyn_cast<SequenceValue>(&Target);
+      S && (S->kind() == Value::Kind::List || S->kind() == Value::Kind::Set))
     Out = &S->elements();
-  else if (auto *O = dyn_cast<OpaqueValue>(Target.V.get()))
+  else if (auto *O = dyn_cast<OpaqueValue>(&Target))
     Out = &O->ListItems;
   if (!Out)
     return error(At, "APPEND to a value that is not a list, set or object");
-  for (Item &I : Items) {
-    if (Error Err = grow(Target, I.Height, At))
-      return Err;
-    Out->push_back(std::move(I.V));
-  }
+  if (Target.kind() == Value::Kind::Set)
+    for (const ValuePtr &I : Items)
+      if (Error Err = checkHashable(*I, "a set element", At))
+        return Err;
+  Out->insert(Out->end(), std::make_move_iterator(Items.begin()),
+              std::make_move_iterator(Items.end()));
   return Error::success();
 }
 
-Error PickleReader::setItems(Item &Target, std::vector<Item> Items,
+Error PickleReader::setItems(Value &Target, std::vector<ValuePtr> Items,
                              uint64_t At) {
   if (Items.size() % 2)
     return error(
         At, formatv("SETITEMS with an odd number of items ({0})", Items.size())
                 .str());
   std::vector<DictEntry> *Out = nullptr;
-  if (auto *D = dyn_cast<DictValue>(Target.V.get()))
+  if (auto *D = dyn_cast<DictValue>(&Target))
     Out = &D->entries();
-  else if (auto *O = dyn_cast<OpaqueValue>(Target.V.get()))
+  else if (auto *O = dyn_cast<OpaqueValue>(&Target))
     Out = &O->DictItems;
   if (!Out)
     return error(At, "SETITEM on a value that is not a dict or object");
   for (size_t I = 0; I < Items.size(); I += 2) {
-    if (Error Err = grow(Target, Items[I].Height, At))
-      return Err;
-    if (Error Err = grow(Target, Items[I + 1].Height, At))
-      return Err;
-    Out->push_back({std::move(Items[I].V), std::move(Items[I + 1].V)});
+    // A dict key must hash; what an object's __setitem__ takes is its own
+    // business.
+    if (isa<DictValue>(Target))
+      if (Error Err = checkHashable(*Items[I], "a dict key", At))
+        return Err;
+    Out->push_back({std::move(Items[I]), std::move(Items[I + 1])});
   }
   return Error::success();
 }
@@ -635,10 +659,10 @@ Error PickleReader::pushGlobal(StringRef Module, StringRef Name, uint64_t At) {
     return error(At, "global name " + quoteForMessage(Name) + " (module " +
                          quoteForMessage(Module) +
                          ") is not a dotted Python identifier");
-  return pushLeaf(std::make_shared<OpaqueValue>(mapModuleName(Module).str(),
-                                                Name.str(),
-                                                OpaqueValue::Construct::Global),
-                  At);
+  return pushNew(std::make_shared<OpaqueValue>(mapModuleName(Module).str(),
+                                               Name.str(),
+                                               OpaqueValue::Construct::Global),
+                 At);
 }
 
 /// The meanings the reader knows without running anything; everything
@@ -661,6 +685,9 @@ Expected<ValuePtr> PickleReader::reduce(const OpaqueValue &Callable,
         N == "set" ? Value::Kind::Set : Value::Kind::FrozenSet);
     if (!A.empty())
       S->elements() = cast<SequenceValue>(*A[0]).elements();
+    for (const ValuePtr &E : S->elements())
+      if (Error Err = checkHashable(*E, "a set element", At))
+        return Err;
     return S;
   }
   if (M == "builtins" && N == "bytes" && A.empty())
@@ -703,74 +730,33 @@ Error PickleReader::stepObject(uint8_t Op, uint64_t At, bool &Handled) {
     return pushGlobal(*M, *N, At);
   }
   case PickleOp::STACK_GLOBAL: {
-    Expected<Item> N = pop(At);
+    Expected<ValuePtr> N = pop(At);
     if (!N)
       return N.takeError();
-    Expected<Item> M = pop(At);
+    Expected<ValuePtr> M = pop(At);
     if (!M)
       return M.takeError();
-    if (M->V->kind() != Value::Kind::Str || N->V->kind() != Value::Kind::Str)
+    if ((*M)->kind() != Value::Kind::Str || (*N)->kind() != Value::Kind::Str)
       return error(At, "STACK_GLOBAL needs two strings");
-    return pushGlobal(cast<StringValue>(*M->V).value(),
-                      cast<StringValue>(*N->V).value(), At);
+    return pushGlobal(cast<StringValue>(**M).value(),
+                      cast<StringValue>(**N).value(), At);
   }
   case PickleOp::REDUCE:
   case PickleOp::NEWOBJ:
-  case PickleOp::NEWOBJ_EX: {
-    Item Kwargs;
-    if (Op == uint8_t(PickleOp::NEWOBJ_EX)) {
-      Expected<Item> K = pop(At);
-      if (!K)
-        return K.takeError();
-      if (K->V->kind() != Value::Kind::Dict)
-        return error(At, "NEWOBJ_EX keyword arguments are not a dict");
-      Kwargs = std::move(*K);
-    }
-    Expected<Item> Args = pop(At);
-    if (!Args)
-      return Args.takeError();
-    Expected<Item> Fn = pop(At);
-    if (!Fn)
-      return Fn.takeError();
-    auto *Callable = dyn_cast<OpaqueValue>(Fn->V.get());
-    if (!Callable || Callable->construct() != OpaqueValue::Construct::Global)
-      return error(
-          At, formatv("{0} of a value that is not a global", pickleOpName(Op))
-                  .str());
-    if (Args->V->kind() != Value::Kind::Tuple)
-      return error(
-          At, formatv("{0} arguments are not a tuple", pickleOpName(Op)).str());
-    uint32_t H = std::max(Args->Height, Kwargs.Height) + 1;
-    const auto &ArgSeq = cast<SequenceValue>(*Args->V);
-    if (Op == uint8_t(PickleOp::REDUCE)) {
-      Expected<ValuePtr> V = reduce(*Callable, std::move(Args->V), At);
-      if (!V)
-        return V.takeError();
-      return push(std::move(*V), H, At);
-    }
-    if (isGlobal(*Callable, "collections", "OrderedDict") &&
-        ArgSeq.elements().empty() && !Kwargs.V)
-      return pushLeaf(std::make_shared<DictValue>(/*Ordered=*/true), At);
-    auto O = std::make_shared<OpaqueValue>(
-        Callable->module(), Callable->name(),
-        Kwargs.V ? OpaqueValue::Construct::NewObjEx
-                 : OpaqueValue::Construct::NewObj);
-    O->Args = std::move(Args->V);
-    O->Kwargs = std::move(Kwargs.V);
-    return push(std::move(O), H, At);
-  }
+  case PickleOp::NEWOBJ_EX:
+    return callObject(Op, At);
   case PickleOp::BUILD:
     return build(At);
   case PickleOp::BINPERSID: {
-    Expected<Item> Pid = pop(At);
+    Expected<ValuePtr> Pid = pop(At);
     if (!Pid)
       return Pid.takeError();
     if (!PersistentLoad)
       return error(At, "persistent id without a persistent loader");
-    Expected<ValuePtr> V = PersistentLoad(Pid->V, At);
+    Expected<ValuePtr> V = PersistentLoad(*Pid, At);
     if (!V)
       return V.takeError();
-    return push(std::move(*V), Pid->Height + 1, At);
+    return pushNew(std::move(*V), At);
   }
   default:
     Handled = false;
@@ -778,41 +764,94 @@ Error PickleReader::stepObject(uint8_t Op, uint64_t At, bool &Handled) {
   }
 }
 
+/// REDUCE, NEWOBJ, NEWOBJ_EX: callable (or class), arguments, keywords.
+Error PickleReader::callObject(uint8_t Op, uint64_t At) {
+  ValuePtr Kwargs;
+  if (Op == uint8_t(PickleOp::NEWOBJ_EX)) {
+    Expected<ValuePtr> K = pop(At);
+    if (!K)
+      return K.takeError();
+    if ((*K)->kind() != Value::Kind::Dict)
+      return error(At, "NEWOBJ_EX keyword arguments are not a dict");
+    Kwargs = std::move(*K);
+  }
+  Expected<ValuePtr> Args = pop(At);
+  if (!Args)
+    return Args.takeError();
+  Expected<ValuePtr> Fn = pop(At);
+  if (!Fn)
+    return Fn.takeError();
+  if ((*Args)->kind() != Value::Kind::Tuple)
+    return error(
+        At, formatv("{0} arguments are not a tuple", pickleOpName(Op)).str());
+  auto *Callable = dyn_cast<OpaqueValue>(Fn->get());
+  bool IsGlobal = Callable && isBareGlobal(*Callable);
+  if (!IsGlobal && !isa<OpaqueValue>(Fn->get()))
+    return error(At, formatv("{0} of {1}, which is not a global or an "
+                             "object",
+                             pickleOpName(Op), describeKind(**Fn))
+                         .str());
+  auto Make = [&](OpaqueValue::Construct How) {
+    // The callable is not a global (a method fetched with getattr from an
+    // object, say): keep it as a value of its own.
+    auto O = IsGlobal ? std::make_shared<OpaqueValue>(Callable->module(),
+                                                      Callable->name(), How)
+                      : std::make_shared<OpaqueValue>("", "", How);
+    if (!IsGlobal)
+      O->Callee = *Fn;
+    O->Args = std::move(*Args);
+    O->Kwargs = std::move(Kwargs);
+    return O;
+  };
+  if (Op == uint8_t(PickleOp::REDUCE)) {
+    if (!IsGlobal)
+      return pushNew(Make(OpaqueValue::Construct::Reduce), At);
+    Expected<ValuePtr> V = reduce(*Callable, std::move(*Args), At);
+    if (!V)
+      return V.takeError();
+    return pushNew(std::move(*V), At);
+  }
+  if (IsGlobal && isGlobal(*Callable, "collections", "OrderedDict") &&
+      cast<SequenceValue>(**Args).elements().empty() && !Kwargs)
+    return pushNew(std::make_shared<DictValue>(/*Ordered=*/true), At);
+  return pushNew(Make(Kwargs ? OpaqueValue::Construct::NewObjEx
+                             : OpaqueValue::Construct::NewObj),
+                 At);
+}
+
 /// BUILD sets an object's state: OrderedDict (a state_dict's _metadata) and
 /// opaque objects keep it for export.
 Error PickleReader::build(uint64_t At) {
-  Expected<Item> State = pop(At);
+  Expected<ValuePtr> State = pop(At);
   if (!State)
     return State.takeError();
-  Expected<Item *> T = top(At);
+  Expected<ValuePtr *> T = top(At);
   if (!T)
     return T.takeError();
-  Item &Target = **T;
-  if (Error Err = grow(Target, State->Height, At))
-    return Err;
-  if (auto *D = dyn_cast<DictValue>(Target.V.get())) {
-    if (!isa<NoneValue>(State->V.get()))
-      D->setState(std::move(State->V));
+  Value &Target = ***T;
+  if (auto *D = dyn_cast<DictValue>(&Target)) {
+    if (!isa<NoneValue>(State->get()))
+      D->setState(std::move(*State));
     return Error::success();
   }
-  if (auto *O = dyn_cast<OpaqueValue>(Target.V.get())) {
+  if (auto *O = dyn_cast<OpaqueValue>(&Target)) {
     if (O->State)
       return error(At, "BUILD on an object that already has a state");
-    O->State = std::move(State->V);
+    O->State = std::move(*State);
     return Error::success();
   }
   return error(At, "BUILD on a value that is not an object or OrderedDict");
 }
 
 Error PickleReader::memoPut(uint64_t Index, uint64_t At) {
-  Expected<Item *> T = top(At);
+  Expected<ValuePtr *> T = top(At);
   if (!T)
     return T.takeError();
   if (Index > 0xFFFFFFFFu)
     return error(At, formatv("memo index {0} is too large", Index).str());
-  auto [It, New] = Memo.try_emplace(Index, (*T)->V);
+  auto [It, New] = Memo.try_emplace(Index, **T);
   if (!New)
-    It->second = (*T)->V;
+    It->second = **T;
   else if (Memo.size() > Limits.MaxMemoSize)
     return error(
         At, formatv("memo larger than {0} entries (limit)", Limits.MaxMemoSize)
@@ -824,11 +863,8 @@ Error PickleReader::memoGet(uint64_t Index, uint64_t At) {
   auto It = Memo.find(Index);
   if (It == Memo.end())
     return error(At, formatv("memo key {0} is not defined", Index).str());
-  Expected<Item> C = cloneItem(Item{It->second, 0}, At);
-  if (!C)
-    return C.takeError();
-  Nodes -= 1; // push() counts the root again
-  return push(std::move(C->V), C->Height, At);
+  // The same object again: sharing and cycles stay what the file said.
+  return pushExisting(It->second, At);
 }
 
 Error PickleReader::stepMemo(uint8_t Op, uint64_t At, bool &Handled) {

@@ -82,6 +82,21 @@ void PickleWriter::memoize() {
   ++NextMemo;
 }
 
+void PickleWriter::memoizeNode(const Value &V) {
+  NodeMemo[&V] = NextMemo;
+  memoize();
+}
+
+void PickleWriter::endObject(const Value &V) {
+  auto It = NodeMemo.find(&V);
+  if (It == NodeMemo.end()) {
+    memoizeNode(V);
+    return;
+  }
+  op(Op::POP);
+  writeGet(It->second);
+}
+
 void PickleWriter::writeGet(uint32_t Index) {
   if (Index < 256) {
     op(Op::BINGET);
@@ -278,15 +293,39 @@ Error PickleWriter::writeSequence(const SequenceValue &S) {
   switch (S.kind()) {
   case Value::Kind::List:
     op(Op::EMPTY_LIST);
-    memoize();
+    memoizeNode(S);
     return writeAppends(Elts);
-  case Value::Kind::Tuple:
-    return writeTuple(Elts.size(), [&](size_t I) {
+  case Value::Kind::Tuple: {
+    if (Elts.empty()) {
+      op(Op::EMPTY_TUPLE); // CPython does not memoize the empty tuple
+      return Error::success();
+    }
+    bool Marked = Elts.size() > 3;
+    if (Marked)
+      op(Op::MARK);
+    for (size_t I = 0; I < Elts.size(); ++I) {
       Path.push_back(std::to_string(I));
       Error E = writeItem(Elts[I]);
       Path.pop_back();
-      return E;
-    });
+      if (E)
+        return E;
+    }
+    // An element held the tuple itself (through a list, say): that inner
+    // write made it; drop what this one pushed and fetch that one.
+    if (auto It = NodeMemo.find(&S); It != NodeMemo.end()) {
+      if (Marked)
+        op(Op::POP_MARK);
+      else
+        for (size_t I = 0; I < Elts.size(); ++I)
+          op(Op::POP);
+      writeGet(It->second);
+      return Error::success();
+    }
+    static const Op Short[] = {Op::TUPLE1, Op::TUPLE2, Op::TUPLE3};
+    op(Marked ? Op::TUPLE : Short[Elts.size() - 1]);
+    memoizeNode(S);
+    return Error::success();
+  }
   default: {
     // Protocol 2 has no set opcodes: set(list) / frozenset(list) reduces.
     bool Frozen = S.kind() == Value::Kind::FrozenSet;
@@ -298,7 +337,7 @@ Error PickleWriter::writeSequence(const SequenceValue &S) {
     op(Op::TUPLE1);
     memoize();
     op(Op::REDUCE);
-    memoize();
+    endObject(S);
     return Error::success();
   }
   }
@@ -306,11 +345,13 @@ Error PickleWriter::writeSequence(const SequenceValue &S) {
 
 Error PickleWriter::writeDict(const DictValue &D) {
   if (D.isOrdered()) {
-    writeEmptyOrderedDict();
+    cantFail(writeGlobal("collections", "OrderedDict"));
+    op(Op::EMPTY_TUPLE);
+    op(Op::REDUCE);
   } else {
     op(Op::EMPTY_DICT);
-    memoize();
   }
+  memoizeNode(D);
   if (Error E = writeSetItems(D.entries()))
     return E;
   if (!D.state())
@@ -323,13 +364,24 @@ Error PickleWriter::writeDict(const DictValue &D) {
   return Error::success();
 }
 
+Error PickleWriter::writeCallable(const OpaqueValue &O) {
+  if (!O.Callee)
+    return writeGlobal(O.module(), O.name());
+  Path.push_back("<callee>");
+  Error E = writeValue(*O.Callee);
+  Path.pop_back();
+  return E;
+}
+
 Error PickleWriter::writeOpaque(const OpaqueValue &O) {
-  if (Error E = writeGlobal(O.module(), O.name()))
+  // A bare global is the same object wherever it appears: writeGlobal
+  // memoizes it by name.
+  if (Error E = writeCallable(O))
     return E;
   if (O.construct() != OpaqueValue::Construct::Global) {
     if (Error E = writeConstruction(O))
       return E;
-    memoize();
+    endObject(O);
   }
   // Whatever was done to the object after it was made, a bare global
   // included: APPENDS, SETITEMS, then BUILD, as the reader saw them.
@@ -381,8 +433,14 @@ Error PickleWriter::writeConstruction(const OpaqueValue &O) {
 Error PickleWriter::writeValue(const Value &V) {
   if (Depth >= MaxDepth)
     return createStringError(inconvertibleErrorCode(),
-                             "value nested deeper than %u levels at '%s'",
+                             "value nested deeper than %u levels at '%s' (a "
+                             "cycle through tuples or arguments only?)",
                              MaxDepth, currentPath().c_str());
+  // The same object again: fetch it.
+  if (auto It = NodeMemo.find(&V); It != NodeMemo.end()) {
+    writeGet(It->second);
+    return Error::success();
+  }
   ++Depth;
   auto Restore = make_scope_exit([&] { --Depth; });
   switch (V.kind()) {
@@ -430,6 +488,12 @@ Error PickleWriter::writeValue(const Value &V) {
                                "cannot pickle tensor '%s' here",
                                currentPath().c_str());
     return OnTensor(cast<TensorValue>(V), *this);
+  case Value::Kind::Storage:
+    if (!OnStorage)
+      return createStringError(inconvertibleErrorCode(),
+                               "cannot pickle storage '%s' here",
+                               currentPath().c_str());
+    return OnStorage(cast<StorageValue>(V), *this);
   }
   llvm_unreachable("unknown value kind");
 }

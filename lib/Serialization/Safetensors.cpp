@@ -443,6 +443,14 @@ static Error checkTensor(StringRef Path, StringRef Name, const TensorValue &T) {
 }
 
 static Expected<ExportPlan> planExport(const Checkpoint &C, StringRef Path) {
+  // safetensors is little-endian by definition; the bytes of a big-endian
+  // checkpoint would be read as other values.
+  if (C.ByteOrder != "little")
+    return fileError(Path, "the checkpoint's tensor bytes are " +
+                               C.ByteOrder +
+                               "-endian and safetensors holds little-endian "
+                               "data only (write a .pth, which keeps the "
+                               "byte order)");
   DictValue *SD = C.stateDict();
   if (!SD)
     return fileError(Path, "safetensors holds a flat dict of named tensors, "

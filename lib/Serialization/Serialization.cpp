@@ -1,9 +1,12 @@
 //===- Serialization.cpp - Format detection and dispatch ------------------===//
 #include "wopt/Serialization/Serialization.h"
+#include "DataCopy.h"
 #include "wopt/IR/TextIR.h"
 #include "wopt/Serialization/FlatBuffers.h"
+#include "wopt/Serialization/PickleReader.h"
 #include "wopt/Serialization/Safetensors.h"
 #include "wopt/Serialization/Torch.h"
+#include "wopt/Serialization/ZipWriter.h"
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/Path.h"
@@ -31,14 +34,6 @@ StringRef wopt::formatName(FileFormat F) {
   llvm_unreachable("bad format");
 }
 
-/// torch.save's legacy format starts with pickle protocol 2 and the magic
-/// number 0x1950a86a20f9469cfc6c as a 10-byte LONG1.
-static bool isLegacyTorch(StringRef S) {
-  return S.starts_with(StringRef("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20"
-                                 "\x6a\xa8\x50\x19",
-                                 14));
-}
-
 /// safetensors: u64 header length, then a JSON object. The length is not
 /// checked against the file here, so that the reader can say what is wrong
 /// with it; the 2^40 bound only keeps text files (whose first eight bytes
@@ -54,7 +49,7 @@ FileFormat wopt::detectFormat(ArrayRef<uint8_t> Bytes) {
   StringRef S(reinterpret_cast<const char *>(Bytes.data()), Bytes.size());
   if (S.starts_with("PK\x03\x04") || S.starts_with("PK\x05\x06"))
     return FileFormat::TorchZip; // importTorch refuses TorchScript archives
-  if (isLegacyTorch(S))
+  if (looksLikeLegacyTorch(Bytes))
     return FileFormat::TorchLegacy;
   if (S.size() >= 8 && S.substr(4, 4) == "WOPT")
     return FileFormat::FlatBuffers;
@@ -72,8 +67,9 @@ importText(std::shared_ptr<SourceFile> Source) {
   auto C = parseCheckpoint(MemoryBufferRef(Text, Source->path()));
   if (!C)
     return C.takeError();
+  // The parser keeps the format the header names (a print of a .pth says
+  // torch-zip); without one it is "wir".
   (*C)->SourcePath = Source->path().str();
-  (*C)->Format = "wir";
   return C;
 }
 
@@ -125,4 +121,28 @@ std::optional<EmitKind> wopt::emitKindForPath(StringRef Path) {
       .Case(".wopt", EmitKind::FlatBuffers)
       .Case(".json", EmitKind::Manifest)
       .Default(std::nullopt);
+}
+
+Error wopt::verifySourceCRCs(const Checkpoint &C) {
+  bool Any = false;
+  for (const StorageRef &S : C.storages()) {
+    if (!S->sourceCRC())
+      continue;
+    Any = true;
+    uint32_t CRC;
+    if (S->source()->fd() < 0) {
+      CRC = crc32Update(0, S->bytes());
+    } else {
+      Expected<uint32_t> Got = detail::crcOfFileRange(
+          S->source()->fd(), S->sourceOffset(), S->numBytes());
+      if (!Got)
+        return createStringError(inconvertibleErrorCode(),
+                                 S->source()->path() + ": " +
+                                     toString(Got.takeError()));
+      CRC = *Got;
+    }
+    if (Error E = detail::checkSourceCRC(*S, CRC))
+      return E;
+  }
+  return Any ? Error::success() : detail::nothingToVerify();
 }

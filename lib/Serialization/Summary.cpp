@@ -26,42 +26,22 @@ struct Stats {
   std::map<std::string, uint64_t> Globals;
 };
 
-void collect(const Value *V, Stats &S);
-
-void collectEntries(const std::vector<DictEntry> &Es, Stats &S) {
-  for (const DictEntry &E : Es) {
-    collect(E.Key.get(), S);
-    collect(E.Val.get(), S);
-  }
-}
-
-/// Depth-first over everything, including tensors inside opaque objects.
+/// Every node once, including tensors inside opaque objects.
 void collect(const Value *V, Stats &S) {
   if (!V)
     return;
-  if (auto *T = dyn_cast<TensorValue>(V)) {
-    ++S.Tensors;
-    ++S.DTypes[dtypeName(T->dtype()).str()];
-    if (std::optional<uint64_t> N = T->numel())
-      S.TensorBytes += *N * dtypeSize(T->dtype());
-    return;
-  }
-  if (auto *Q = dyn_cast<SequenceValue>(V)) {
-    for (const ValuePtr &E : Q->elements())
-      collect(E.get(), S);
-  } else if (auto *D = dyn_cast<DictValue>(V)) {
-    collectEntries(D->entries(), S);
-    collect(D->state().get(), S);
-  } else if (auto *O = dyn_cast<OpaqueValue>(V)) {
-    if (!O->isWeightsOnlySafe())
-      ++S.Globals[O->qualifiedName()];
-    collect(O->Args.get(), S);
-    collect(O->Kwargs.get(), S);
-    collect(O->State.get(), S);
-    for (const ValuePtr &E : O->ListItems)
-      collect(E.get(), S);
-    collectEntries(O->DictItems, S);
-  }
+  forEachNode(*V, [&](const Value &X) {
+    if (auto *T = dyn_cast<TensorValue>(&X)) {
+      ++S.Tensors;
+      ++S.DTypes[dtypeName(T->dtype()).str()];
+      if (std::optional<uint64_t> N = T->numel())
+        S.TensorBytes += *N * dtypeSize(T->dtype());
+    } else if (auto *O = dyn_cast<OpaqueValue>(&X)) {
+      if (!O->isWeightsOnlySafe())
+        ++S.Globals[O->qualifiedName()];
+    }
+    return true;
+  });
 }
 
 /// One line describing a value: "dict, 12 entries, 10 tensors (1.2 MB)".

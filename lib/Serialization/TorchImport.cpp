@@ -8,7 +8,7 @@
 //
 // The pickle is read symbolically (PickleReader); this file gives meaning
 // to torch's persistent ids and tensor rebuild functions, then walks the
-// finished tree to fill provenance and check every tensor against its
+// finished graph once to fill provenance and check every tensor against its
 // storage.
 //
 //===----------------------------------------------------------------------===//
@@ -16,6 +16,8 @@
 #include "wopt/Serialization/PickleReader.h"
 #include "wopt/Serialization/Torch.h"
 #include "wopt/Serialization/ZipReader.h"
+#include "llvm/ADT/SmallPtrSet.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/Endian.h"
@@ -90,6 +92,8 @@ public:
 
   Expected<std::unique_ptr<Checkpoint>> importZip();
   Expected<std::unique_ptr<Checkpoint>> importLegacy();
+  /// The whole source is a data.pkl whose storages are elided.
+  Expected<std::unique_ptr<Checkpoint>> importPickle();
 
 private:
   void installCallbacks(PickleReader &R, bool Legacy);
@@ -106,16 +110,17 @@ private:
   Expected<ValuePtr> rebuildFromType(PickleReader &R, const SequenceValue &Args,
                                      uint64_t At);
   Error readLegacyStorages(uint64_t Pos, const Value &Keys);
-  Error finish(Checkpoint &C);
-  Error walk(Value &V, std::vector<std::string> &Path);
+  Error finish(Checkpoint &C, PickleReader &R);
+  Error walk(Value &Root);
   Error checkTensor(TensorValue &T, const std::vector<std::string> &Path);
 
   std::shared_ptr<SourceFile> Source;
   ReaderLimits Limits;
   std::string File;
   std::optional<ZipArchive> Zip;
-  /// One Storage per key, however many persistent ids name it.
-  StringMap<StorageRef> Storages;
+  /// One storage object per key, however many persistent ids name it, as
+  /// torch.load caches them: the first name decides its type.
+  StringMap<std::shared_ptr<StorageValue>> Storages;
   /// Legacy: element counts from the persistent ids, and the mapped
   /// storages that replace the placeholders once the data is located.
   StringMap<uint64_t> LegacyNumel;
@@ -134,13 +139,37 @@ void TorchImporter::installCallbacks(PickleReader &R, bool Legacy) {
                          uint64_t At) { return rebuild(R, Fn, Args, At); });
 }
 
+/// The DType of a storage class global: torch.FloatStorage, ...,
+/// torch.UntypedStorage (bytes, UInt8); torch 1.13 names the untyped class
+/// torch.storage.UntypedStorage.
+std::optional<DType> storageClassType(const OpaqueValue &Type, bool &Untyped) {
+  StringRef M = Type.module(), N = Type.name();
+  Untyped = N == "UntypedStorage" && (M == "torch" || M == "torch.storage");
+  if (Untyped)
+    return DType::UInt8;
+  if (M == "torch" || M == "torch.cuda")
+    return dtypeFromStorageName(N);
+  return std::nullopt;
+}
+
 /// ('storage', <storage class>, key, location, numel) — legacy adds
-/// view_metadata. The value is a 1-D tensor over the whole storage; the
-/// rebuild functions take its storage.
+/// view_metadata, and names whole-module classes as ('module', class,
+/// source file, source). A storage is a StorageValue; the rebuild functions
+/// take its bytes.
 Expected<ValuePtr> TorchImporter::loadStorage(PickleReader &R,
                                               const ValuePtr &Pid, uint64_t At,
                                               bool Legacy) {
   auto *T = dyn_cast<SequenceValue>(Pid.get());
+  auto *Tag = T && T->kind() == Value::Kind::Tuple && !T->elements().empty()
+                  ? dyn_cast<StringValue>(T->elements()[0].get())
+                  : nullptr;
+  // torch.load of a legacy file returns the class itself; the source text
+  // only fed a warning when it had changed.
+  if (Legacy && Tag && Tag->value() == "module" && T->elements().size() == 4) {
+    if (!isa<OpaqueValue>(T->elements()[1].get()))
+      return R.error(At, "persistent id ('module', ...) does not name a class");
+    return T->elements()[1];
+  }
   size_t Want = Legacy ? 6 : 5;
   if (!T || T->kind() != Value::Kind::Tuple || T->elements().size() != Want)
     return R.error(At, formatv("persistent id is not a {0}-tuple "
@@ -148,42 +177,45 @@ Expected<ValuePtr> TorchImporter::loadStorage(PickleReader &R,
                                Want, Legacy ? ", view" : "")
                            .str());
   const auto &E = T->elements();
-  auto *Tag = dyn_cast<StringValue>(E[0].get());
   if (!Tag || Tag->kind() != Value::Kind::Str || Tag->value() != "storage")
     return R.error(At, "persistent id does not start with 'storage'");
   auto *Type = dyn_cast<OpaqueValue>(E[1].get());
   auto *Key = dyn_cast<StringValue>(E[2].get());
+  auto *Loc = dyn_cast<StringValue>(E[3].get());
   auto *Numel = dyn_cast<IntValue>(E[4].get());
   if (!Type || Type->construct() != OpaqueValue::Construct::Global || !Key ||
-      Key->kind() != Value::Kind::Str || !Numel || Numel->value() < 0)
-    return R.error(At, "persistent id has a bad storage type, key or numel");
+      Key->kind() != Value::Kind::Str || !Loc || !Numel || Numel->value() < 0)
+    return R.error(At, "persistent id has a bad storage type, key, location "
+                       "or numel");
   if (Legacy && !isa<NoneValue>(E[5].get()))
     return R.error(At, "storage views (legacy view_metadata) are not "
                        "supported");
-  std::optional<DType> DT;
-  if (Type->module() == "torch" || Type->module() == "torch.cuda")
-    DT = Type->name() == "UntypedStorage" ? std::optional<DType>(DType::UInt8)
-                                          : dtypeFromStorageName(Type->name());
+  // torch.load keeps the object the first name of a key built.
+  if (auto It = Storages.find(Key->value()); It != Storages.end())
+    return It->second;
+  bool Untyped = false;
+  std::optional<DType> DT = storageClassType(*Type, Untyped);
   if (!DT)
     return R.error(At, "unknown storage type " + Type->qualifiedName());
+  // torch.load's legacy reader asks the storage class for its dtype, which
+  // UntypedStorage has not: torch writes such files but cannot read them.
+  if (Legacy && Untyped)
+    return R.error(At, "a legacy file cannot hold an UntypedStorage (torch "
+                       "cannot load it: the class has no dtype)");
   bool Overflow = false;
   uint64_t Bytes = SaturatingMultiply(uint64_t(Numel->value()),
                                       uint64_t(dtypeSize(*DT)), &Overflow);
-  if (Overflow || Bytes > Source->size())
+  // A storage lives in the file; with no archive (importPickle) it is only
+  // a size, but still one a file could hold.
+  uint64_t Room = Zip || Legacy ? Source->size() : uint64_t(1) << 62;
+  if (Overflow || Bytes > Room)
     return R.error(At, formatv("storage '{0}' of {1} {2} elements is larger "
                                "than the file",
                                Key->value(), Numel->value(), Type->name())
                            .str());
-
   StorageRef S;
-  auto It = Storages.find(Key->value());
-  if (It != Storages.end()) {
-    S = It->second;
-    if (S->elementType() != *DT || S->numBytes() != Bytes)
-      return R.error(At, formatv("storage '{0}' is named again with a "
-                                 "different type or size",
-                                 Key->value())
-                             .str());
+  if (!Zip && !Legacy) {
+    S = Storage::elided(Key->value(), *DT, Bytes);
   } else if (Legacy) {
     // Where the bytes are is known only after the last pickle.
     S = Storage::elided(Key->value(), *DT, Bytes);
@@ -194,11 +226,9 @@ Expected<ValuePtr> TorchImporter::loadStorage(PickleReader &R,
       return Z.takeError();
     S = *Z;
   }
-  Storages[Key->value()] = S;
-  auto V = std::make_shared<TensorValue>();
-  V->setDType(*DT);
-  V->setShape({int64_t(Bytes / dtypeSize(*DT))});
-  V->setStorage(S);
+  S->setLocation(Loc->value());
+  auto V = std::make_shared<StorageValue>(S, *DT, Untyped);
+  Storages[Key->value()] = V;
   return V;
 }
 
@@ -215,7 +245,9 @@ Expected<StorageRef> TorchImporter::zipStorage(PickleReader &R, StringRef Key,
                                "but record '{2}' has {3}",
                                Key, Bytes, E->Name, E->Size)
                            .str());
-  return Storage::mapped(Key.str(), T, Source, E->DataOffset, E->Size);
+  StorageRef S = Storage::mapped(Key.str(), T, Source, E->DataOffset, E->Size);
+  S->setSourceRecord(E->Name, E->CRC);
+  return S;
 }
 
 //===----------------------------------------------------------------------===//
@@ -227,7 +259,8 @@ Expected<ValuePtr> TorchImporter::rebuild(PickleReader &R,
                                           const SequenceValue &Args,
                                           uint64_t At) {
   if (Fn.module() == "torch._utils") {
-    if (Fn.name() == "_rebuild_tensor_v2" || Fn.name() == "_rebuild_tensor_v3")
+    if (Fn.name() == "_rebuild_tensor_v2" ||
+        Fn.name() == "_rebuild_tensor_v3" || Fn.name() == "_rebuild_tensor")
       return rebuildTensor(R, Fn.name(), Args, At);
     if (Fn.name() == "_rebuild_parameter" ||
         Fn.name() == "_rebuild_parameter_with_state")
@@ -239,22 +272,26 @@ Expected<ValuePtr> TorchImporter::rebuild(PickleReader &R,
 }
 
 /// _rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks
-/// [, metadata]); v3 adds the dtype before metadata (UntypedStorage).
+/// [, metadata]); v3 adds the dtype before metadata (UntypedStorage); the
+/// _rebuild_tensor(storage, offset, size, stride) of old torch has neither.
 Expected<ValuePtr> TorchImporter::rebuildTensor(PickleReader &R, StringRef Fn,
                                                 const SequenceValue &Args,
                                                 uint64_t At) {
   const auto &A = Args.elements();
-  bool V3 = Fn.ends_with("v3");
-  size_t Min = V3 ? 7 : 6;
-  if (A.size() < Min || A.size() > Min + 1)
-    return R.error(At, formatv("{0} takes {1} or {2} arguments, not {3}", Fn,
-                               Min, Min + 1, A.size())
-                           .str());
-  auto *Stor = dyn_cast<TensorValue>(A[0].get());
+  bool V1 = Fn == "_rebuild_tensor", V3 = Fn.ends_with("v3");
+  size_t Min = V1 ? 4 : V3 ? 7 : 6, Max = V1 ? 4 : Min + 1;
+  if (A.size() < Min || A.size() > Max)
+    return R.error(
+        At, V1 ? formatv("{0} takes {1} arguments, not {2}", Fn, Min, A.size())
+                     .str()
+               : formatv("{0} takes {1} or {2} arguments, not {3}", Fn, Min,
+                         Max, A.size())
+                     .str());
+  auto *Stor = dyn_cast<StorageValue>(A[0].get());
   auto *Offset = dyn_cast<IntValue>(A[1].get());
   std::optional<SmallVector<int64_t, 4>> Shape = intTuple(A[2].get());
   std::optional<SmallVector<int64_t, 4>> Stride = intTuple(A[3].get());
-  auto *Grad = dyn_cast<BoolValue>(A[4].get());
+  auto *Grad = V1 ? nullptr : dyn_cast<BoolValue>(A[4].get());
   if (!Stor || !Stor->storage())
     return R.error(At, Fn + ": argument 1 is not a storage");
   if (!Offset || Offset->value() < 0)
@@ -265,10 +302,11 @@ Expected<ValuePtr> TorchImporter::rebuildTensor(PickleReader &R, StringRef Fn,
   for (int64_t D : *Shape)
     if (D < 0)
       return R.error(At, Fn + ": negative size " + joinInts(*Shape));
-  if (!Grad)
+  if (!V1 && !Grad)
     return R.error(At, Fn + ": requires_grad is not a bool");
 
-  DType DT = Stor->storage()->elementType();
+  // The tensor has the dtype of the storage object torch built for the key.
+  DType DT = Stor->typedAs();
   if (V3) {
     auto *D = dyn_cast<OpaqueValue>(A[6].get());
     std::optional<DType> Parsed;
@@ -282,8 +320,12 @@ Expected<ValuePtr> TorchImporter::rebuildTensor(PickleReader &R, StringRef Fn,
   T->setDType(DT);
   T->setShapeAndStrides(*Shape, *Stride);
   T->setStorageOffset(Offset->value());
-  T->setRequiresGrad(Grad->value());
   T->setStorage(Stor->storage());
+  if (V1) {
+    T->setRebuildKind(TensorValue::RebuildKind::V1);
+    return T;
+  }
+  T->setRequiresGrad(Grad->value());
   if (!isEmptyOrderedDict(A[5].get()))
     T->BackwardHooks = A[5];
   if (A.size() > Min)
@@ -307,21 +349,23 @@ Expected<ValuePtr> TorchImporter::rebuildParameter(PickleReader &R,
   auto *Grad = dyn_cast<BoolValue>(A[1].get());
   if (!Data || !Grad)
     return R.error(At, Fn + ": arguments are not (tensor, bool, hooks)");
-  // The tensor may also sit in the memo: change a copy.
-  ValuePtr Copy = Data->clone();
-  auto &T = cast<TensorValue>(*Copy);
+  // Parameter(data) is a new object over data's storage; data itself may
+  // be referenced elsewhere in the file, unchanged.
+  ValuePtr Param = Data->copyNode();
+  auto &T = cast<TensorValue>(*Param);
   T.setParameter(true);
   T.setRequiresGrad(Grad->value());
-  if (!isEmptyOrderedDict(A[2].get()))
-    T.BackwardHooks = A[2];
+  T.BackwardHooks = isEmptyOrderedDict(A[2].get()) ? nullptr : A[2];
   if (WithState && !isEmptyState(A[3].get()))
     T.ParamState = A[3];
-  return Copy;
+  return Param;
 }
 
-/// _rebuild_from_type_v2(func, type, args, state): a Tensor or Parameter
-/// with no extra state is just the tensor func builds; anything else (a
-/// tensor subclass, attributes) stays opaque.
+/// _rebuild_from_type_v2(func, type, args, state): the tensor func builds
+/// from args, as an instance of type with the attributes in state. A plain
+/// Tensor or Parameter without attributes is just that tensor; a subclass
+/// or attributes are kept on it (SubclassType/State) and written back the
+/// same way. A func wopt does not interpret stays opaque.
 Expected<ValuePtr> TorchImporter::rebuildFromType(PickleReader &R,
                                                   const SequenceValue &Args,
                                                   uint64_t At) {
@@ -330,22 +374,29 @@ Expected<ValuePtr> TorchImporter::rebuildFromType(PickleReader &R,
     return nullptr;
   auto *Fn = dyn_cast<OpaqueValue>(A[0].get());
   auto *Inner = dyn_cast<SequenceValue>(A[2].get());
-  bool Plain = isGlobalNamed(A[1].get(), "torch", "Tensor");
-  bool Param = isGlobalNamed(A[1].get(), "torch.nn.parameter", "Parameter");
   if (!Fn || Fn->construct() != OpaqueValue::Construct::Global || !Inner ||
-      Inner->kind() != Value::Kind::Tuple || !(Plain || Param) ||
-      !isEmptyState(A[3].get()))
+      Inner->kind() != Value::Kind::Tuple || Fn->module() != "torch._utils" ||
+      !StringRef(Fn->name()).starts_with("_rebuild_tensor"))
     return nullptr;
   Expected<ValuePtr> V = rebuild(R, *Fn, *Inner, At);
   if (!V || !*V || !isa<TensorValue>(V->get()))
     return V;
-  if (Param)
-    cast<TensorValue>(**V).setParameter(true);
+  auto &T = cast<TensorValue>(**V);
+  bool Plain = isGlobalNamed(A[1].get(), "torch", "Tensor");
+  bool Param = isGlobalNamed(A[1].get(), "torch.nn.parameter", "Parameter");
+  if (Param && isEmptyState(A[3].get())) {
+    T.setParameter(true);
+    return V;
+  }
+  if (!Plain)
+    T.SubclassType = A[1];
+  if (!isEmptyState(A[3].get()))
+    T.SubclassState = A[3];
   return V;
 }
 
 //===----------------------------------------------------------------------===//
-// The finished tree
+// The finished graph
 //===----------------------------------------------------------------------===//
 
 std::string keyText(const Value *K) {
@@ -409,65 +460,84 @@ Error TorchImporter::checkTensor(TensorValue &T,
   return Error::success();
 }
 
-/// Fills provenance (the keys from the root down), checks each tensor's
-/// extent, and applies Python's duplicate-key rule. Recursion depth is
-/// bounded by ReaderLimits::MaxNesting.
-Error TorchImporter::walk(Value &V, std::vector<std::string> &Path) {
-  auto Child = [&](const ValuePtr &C, std::string Key) -> Error {
-    if (!C)
-      return Error::success();
-    Path.push_back(std::move(Key));
-    Error Err = walk(*C, Path);
-    Path.pop_back();
-    return Err;
-  };
-  if (auto *T = dyn_cast<TensorValue>(&V))
-    return checkTensor(*T, Path);
-  if (auto *S = dyn_cast<SequenceValue>(&V)) {
-    for (size_t I = 0; I < S->elements().size(); ++I)
-      if (Error Err = Child(S->elements()[I], std::to_string(I)))
-        return Err;
-    return Error::success();
-  }
-  auto Entries = [&](std::vector<DictEntry> &Es) -> Error {
-    dedupeKeys(Es);
+/// Calls F on each child slot of V with the name a key path gives it:
+/// dict values by their keys, elements by index, an object's attributes by
+/// name (ns/lr), other parts as <args>, <state>, ...
+void forEachNamedChild(Value &V,
+                       function_ref<void(ValuePtr &, std::string)> F) {
+  auto Entries = [&](std::vector<DictEntry> &Es) {
     for (DictEntry &E : Es) {
-      if (Error Err = Child(E.Key, "<key>"))
-        return Err;
-      if (Error Err = Child(E.Val, keyText(E.Key.get())))
-        return Err;
+      F(E.Key, "<key>");
+      F(E.Val, keyText(E.Key.get()));
     }
-    return Error::success();
   };
-  if (auto *D = dyn_cast<DictValue>(&V)) {
-    if (Error Err = Entries(D->entries()))
-      return Err;
-    return Child(D->state(), "<state>");
+  auto Elements = [&](std::vector<ValuePtr> &Es) {
+    for (size_t I = 0; I < Es.size(); ++I)
+      F(Es[I], std::to_string(I));
+  };
+  if (auto *S = dyn_cast<SequenceValue>(&V)) {
+    Elements(S->elements());
+  } else if (auto *D = dyn_cast<DictValue>(&V)) {
+    Entries(D->entries());
+    F(D->stateSlot(), "<state>");
+  } else if (auto *T = dyn_cast<TensorValue>(&V)) {
+    F(T->BackwardHooks, "<hooks>");
+    F(T->Metadata, "<metadata>");
+    F(T->ParamState, "<param_state>");
+    F(T->SubclassType, "<subclass>");
+    F(T->SubclassState, "<subclass_state>");
+  } else if (auto *O = dyn_cast<OpaqueValue>(&V)) {
+    F(O->Callee, "<callee>");
+    F(O->Args, "<args>");
+    F(O->Kwargs, "<kwargs>");
+    if (auto *SD = dyn_cast_or_null<DictValue>(O->State.get()))
+      Entries(SD->entries());
+    F(O->State, "<state>"); // visited already when a dict: only dedupes
+    Elements(O->ListItems);
+    Entries(O->DictItems);
   }
-  if (auto *O = dyn_cast<OpaqueValue>(&V)) {
-    if (Error Err = Child(O->Args, "<args>"))
-      return Err;
-    if (Error Err = Child(O->Kwargs, "<kwargs>"))
-      return Err;
-    // An object's attributes read like dict keys: ns/lr.
-    if (auto *SD = dyn_cast_or_null<DictValue>(O->State.get())) {
-      if (Error Err = Entries(SD->entries()))
-        return Err;
-    } else if (Error Err = Child(O->State, "<state>")) {
-      return Err;
-    }
-    for (size_t I = 0; I < O->ListItems.size(); ++I)
-      if (Error Err = Child(O->ListItems[I], std::to_string(I)))
-        return Err;
-    return Entries(O->DictItems);
-  }
-  return Error::success();
 }
 
-Error TorchImporter::finish(Checkpoint &C) {
+/// Fills provenance (the keys of the first path from the root to each
+/// tensor), checks each tensor's extent, applies Python's duplicate-key rule
+/// and puts located legacy storages in place: once per node, however often
+/// it is shared. Recursion depth is bounded by the reader's nesting limit.
+Error TorchImporter::walk(Value &Root) {
+  SmallPtrSet<const Value *, 32> Seen;
   std::vector<std::string> Path;
-  if (Error Err = walk(*C.root(), Path))
+  std::function<Error(Value &)> Visit = [&](Value &V) -> Error {
+    if (!Seen.insert(&V).second)
+      return Error::success();
+    if (auto *T = dyn_cast<TensorValue>(&V)) {
+      if (Error Err = checkTensor(*T, Path))
+        return Err;
+    } else if (auto *SV = dyn_cast<StorageValue>(&V)) {
+      if (auto It = Replace.find(SV->storage().get()); It != Replace.end())
+        SV->setStorage(It->second);
+    } else if (auto *D = dyn_cast<DictValue>(&V)) {
+      dedupeKeys(D->entries());
+    } else if (auto *O = dyn_cast<OpaqueValue>(&V)) {
+      dedupeKeys(O->DictItems);
+      if (auto *SD = dyn_cast_or_null<DictValue>(O->State.get()))
+        dedupeKeys(SD->entries());
+    }
+    Error Err = Error::success();
+    forEachNamedChild(V, [&](ValuePtr &C, std::string Name) {
+      if (Err || !C)
+        return;
+      Path.push_back(std::move(Name));
+      Err = Visit(*C);
+      Path.pop_back();
+    });
     return Err;
+  };
+  return Visit(Root);
+}
+
+Error TorchImporter::finish(Checkpoint &C, PickleReader &R) {
+  if (Error Err = walk(*C.root()))
+    return Err;
+  C.setGraph(R.graph());
   C.SourcePath = File;
   C.Source = Source;
   return Error::success();
@@ -510,11 +580,12 @@ Expected<std::unique_ptr<Checkpoint>> TorchImporter::importZip() {
     ArrayRef<uint8_t> D = Zip->data(*B);
     StringRef Order =
         StringRef(reinterpret_cast<const char *>(D.data()), D.size()).trim();
-    if (Order == "big")
-      return fail(File + ": byteorder: big-endian checkpoints are not "
-                         "supported");
-    if (Order != "little")
-      return fail(File + ": byteorder: unknown byte order '" + Order + "'");
+    // Kept as it is: tensor bytes stay in the file's order, and an export
+    // writes the same record, so torch reads the values it would have.
+    if (Order != "little" && Order != "big")
+      return fail(File + ": byteorder: unknown byte order " +
+                  quoteForMessage(Order) + " (expected 'little' or 'big')");
+    C->ByteOrder = Order.str();
   }
 
   PickleReader R(Zip->data(*Pkl), File + ": data.pkl", Limits);
@@ -523,7 +594,21 @@ Expected<std::unique_ptr<Checkpoint>> TorchImporter::importZip() {
   if (!Root)
     return Root.takeError();
   C->setRoot(std::move(*Root));
-  if (Error Err = finish(*C))
+  if (Error Err = finish(*C, R))
+    return Err;
+  return C;
+}
+
+Expected<std::unique_ptr<Checkpoint>> TorchImporter::importPickle() {
+  PickleReader R(Source->bytes(), File, Limits);
+  installCallbacks(R, /*Legacy=*/false);
+  Expected<ValuePtr> Root = R.read();
+  if (!Root)
+    return Root.takeError();
+  auto C = std::make_unique<Checkpoint>();
+  C->Format = "torch-pickle";
+  C->setRoot(std::move(*Root));
+  if (Error Err = finish(*C, R))
     return Err;
   return C;
 }
@@ -573,7 +658,7 @@ Expected<std::unique_ptr<Checkpoint>> TorchImporter::importLegacy() {
   C->Format = "torch-legacy";
   C->FormatVersion = "1001";
   C->setRoot(std::move(*Root));
-  if (Error Err = finish(*C))
+  if (Error Err = finish(*C, R))
     return Err;
   return C;
 }
@@ -596,7 +681,7 @@ Error TorchImporter::readLegacyStorages(uint64_t Pos, const Value &Keys) {
                           "or listed twice",
                           File, K->value())
                       .str());
-    const StorageRef &S = It->second;
+    const StorageRef &S = It->second->storage();
     if (Bytes.size() - Pos < 8)
       return fail(formatv("{0}: legacy storage '{1}' at byte {2}: file ends "
                           "before its size",
@@ -614,8 +699,10 @@ Error TorchImporter::readLegacyStorages(uint64_t Pos, const Value &Keys) {
                           "runs past the end of the file",
                           File, K->value(), S->numBytes(), Pos)
                       .str());
-    Replace[S.get()] =
+    StorageRef Mapped =
         Storage::mapped(S->key(), S->elementType(), Source, Pos, S->numBytes());
+    Mapped->setLocation(S->location());
+    Replace[S.get()] = std::move(Mapped);
     Pos += S->numBytes();
   }
   if (Done.size() != Storages.size())
@@ -642,12 +729,28 @@ importTorch(std::shared_ptr<SourceFile> Source, const ReaderLimits &Limits) {
                      "legacy torch pickle)");
 }
 
+Expected<std::unique_ptr<Checkpoint>>
+importTorchPickle(ArrayRef<uint8_t> Pickle, StringRef Name,
+                  const ReaderLimits &Limits) {
+  auto Buffer = MemoryBuffer::getMemBuffer(toStringRef(Pickle), Name,
+                                           /*RequiresNullTerminator=*/false);
+  TorchImporter I(SourceFile::fromBuffer(std::move(Buffer), Name), Limits);
+  return I.importPickle();
+}
+
 bool looksLikeLegacyTorch(ArrayRef<uint8_t> Bytes) {
-  // PROTO 2, then LONG1 of 10 bytes holding the magic number.
-  static const uint8_t Head[] = {0x80, 0x02, 0x8a, 0x0a};
-  return Bytes.size() >= 14 && std::equal(Head, Head + 4, Bytes.begin()) &&
-         std::equal(LegacyMagic, LegacyMagic + 10, Bytes.begin() + 4,
-                    [](char A, uint8_t B) { return uint8_t(A) == B; });
+  StringRef S(reinterpret_cast<const char *>(Bytes.data()), Bytes.size());
+  // Protocols 0 and 1: the magic number as LONG text.
+  if (S.starts_with("L119547037146038801333356L\n"))
+    return true;
+  // Protocol 2 and up: PROTO n, a FRAME from protocol 4, then LONG1.
+  if (!S.consume_front("\x80") || S.empty() || S[0] < 2 || S[0] > 5)
+    return false;
+  S = S.drop_front();
+  if (S.starts_with("\x95"))
+    S = S.drop_front(std::min<size_t>(9, S.size()));
+  return S.starts_with("\x8a\x0a") &&
+         S.drop_front(2).starts_with(StringRef(LegacyMagic, 10));
 }
 
 } // namespace wopt

@@ -55,7 +55,7 @@ struct DriverOptions {
   bool Remarks = false;
   bool WarningsAsErrors = false;
   bool DumpPipeline = false;
-  bool NoCRC = false;
+  bool VerifyInputCRC = false;
   InstrumentationOptions Instr;
   bool Help = false;
   std::optional<std::string> HelpPass;
@@ -111,10 +111,10 @@ std::vector<OptionSpec> buildOptionTable() {
          D.Emit = V.str();
          return Error::success();
        }},
-      {"no-crc", "", "Input and output",
-       "Write 0 as every record's CRC in a torch export and copy data "
-       "kernel-side (torch loads it; zipfile and unzip -t do not)",
-       Flag(&DriverOptions::NoCRC)},
+      {"verify-input-crc", "", "Input and output",
+       "Check the CRC-32 of every zip record whose data the output copies "
+       "(otherwise it is reused unchecked); exit 2 naming a corrupt record",
+       Flag(&DriverOptions::VerifyInputCRC)},
       {"split-input-file", "", "Input and output",
        "Split a .wir input at '// -----' lines and process each part on its "
        "own",
@@ -817,11 +817,15 @@ StringRef outputPath(const DriverOptions &Opts) {
 }
 
 Error Driver::emit(const Checkpoint &C) const {
+  // A torch export checks input CRCs while it copies the records.
+  if (Opts.VerifyInputCRC && Kind != EmitKind::Torch)
+    if (Error Err = verifySourceCRCs(C))
+      return Err;
   switch (Kind) {
   case EmitKind::Torch: {
     TorchExportOptions TO;
     TO.Progress = llvm::sys::Process::StandardErrIsDisplayed();
-    TO.ComputeCRC = !Opts.NoCRC;
+    TO.VerifyInputCRC = Opts.VerifyInputCRC;
     return exportTorch(C, outputPath(Opts), TO);
   }
   case EmitKind::Safetensors:
@@ -886,7 +890,6 @@ int Driver::runSplit() const {
     Error Err = C ? Error::success() : C.takeError();
     if (!Err) {
       (*C)->SourcePath = Opts.Input;
-      (*C)->Format = "wir";
       Err = process(**C);
     }
     if (!Err) {
@@ -947,6 +950,9 @@ Expected<EmitKind> chooseEmitKind(const DriverOptions &Opts) {
   if (Binary && !Opts.Output)
     return usageError("-emit=" + emitName(Kind) +
                       " needs -o <file> (-o - writes to stdout)");
+  if (Opts.VerifyInputCRC && Opts.SplitInputFile)
+    return usageError("-verify-input-crc checks the records of a zip input; "
+                      "-split-input-file reads text");
   if (Binary && Opts.SplitInputFile)
     return usageError("-split-input-file writes text, summaries or "
                       "manifests, not -emit=" +

@@ -10,7 +10,8 @@ EDIT is one of
     storage-size=I:N      storages[I].size
     tensor-storage=N      the first tensor node's storage index
     tensor-offset=N       the first tensor node's storage_offset
-    first-child=N         the first child reference of the last node (root)
+    first-child=N         the first child reference of the root node
+    root=N                Checkpoint.root
     kind=I:K              nodes[I].kind
     truncate=N            keep the first N bytes
     drop-tail=N           drop the last N bytes
@@ -21,7 +22,7 @@ numbers follow lib/Serialization/schema/wopt.fbs.
 import struct
 import sys
 
-CK_VERSION, CK_DATA_START, CK_STORAGES, CK_NODES = 0, 1, 7, 8
+CK_VERSION, CK_DATA_START, CK_STORAGES, CK_NODES, CK_ROOT = 0, 1, 7, 8, 9
 ST_OFFSET, ST_SIZE = 3, 4
 NODE_KIND, NODE_CHILDREN, NODE_TENSOR = 0, 4, 7
 T_STORAGE_OFFSET, T_STORAGE = 3, 6
@@ -83,8 +84,11 @@ def apply(buf, edit):
         struct.pack_into("<i", buf.b, buf.field(first_tensor(buf), T_STORAGE), int(arg))
     elif name == "tensor-offset":
         struct.pack_into("<q", buf.b, buf.field(first_tensor(buf), T_STORAGE_OFFSET), int(arg))
+    elif name == "root":
+        struct.pack_into("<i", buf.b, buf.field(buf.root(), CK_ROOT), int(arg))
     elif name == "first-child":
-        root_node = buf.deref(buf.vector(buf.root(), CK_NODES)[-1])
+        at = struct.unpack_from("<i", buf.b, buf.field(buf.root(), CK_ROOT))[0]
+        root_node = buf.deref(buf.vector(buf.root(), CK_NODES)[at])
         kids = buf.vector(root_node, NODE_CHILDREN)
         struct.pack_into("<I", buf.b, kids[0], int(arg))
     elif name == "kind":

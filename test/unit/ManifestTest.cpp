@@ -40,6 +40,59 @@ TEST(ManifestParse, Good) {
   EXPECT_EQ(M->Entries[2].Type, DType::BFloat16);
 }
 
+TEST(ManifestParse, PlainAndGeneralJSONAgree) {
+  // Plain JSON (what writeManifest writes) is read without a JSON tree; the
+  // same manifest spelled with escapes, a float dimension, a duplicate-free
+  // reordering and odd whitespace goes through llvm::json: the results must
+  // be the same.
+  auto Same = [](StringRef A, StringRef B) {
+    Expected<Manifest> MA = parseManifest(A, "a.json");
+    Expected<Manifest> MB = parseManifest(B, "b.json");
+    ASSERT_TRUE(bool(MA)) << toString(MA.takeError());
+    ASSERT_TRUE(bool(MB)) << toString(MB.takeError());
+    EXPECT_EQ(MA->MadeFrom, MB->MadeFrom);
+    ASSERT_EQ(MA->Entries.size(), MB->Entries.size());
+    for (size_t I = 0; I < MA->Entries.size(); ++I) {
+      const ManifestEntry &X = MA->Entries[I], &Y = MB->Entries[I];
+      EXPECT_EQ(X.Name, Y.Name);
+      EXPECT_EQ(X.Type, Y.Type);
+      EXPECT_EQ(X.Shape, Y.Shape);
+      EXPECT_EQ(X.Optional, Y.Optional);
+    }
+  };
+  Same(R"({"format": "wopt-manifest", "version": 1, "source": "s",
+           "entries": [{"name": "a.b", "dtype": "f32", "shape": [0, 10]},
+                       {"name": "c", "dtype": "long", "shape": [],
+                        "optional": false},
+                       {"name": "d", "dtype": "bf16", "shape": [7],
+                        "optional": true}]})",
+       "\t{\"format\":\"wopt-manifest\",\"entries\" :[ {\"shape\":[0 , "
+       "1e1],\"dtype\":\"f32\",\"name\":"
+       "\"a\\u002eb\"} ,{\"name\":\"c\",\"shape\":[],\"dtype\":\"torch.int64\","
+       "\"optional\":false},{\"optional\":true,\"name\":\"\\u0064\",\"dtype\":"
+       "\"bfloat16\",\"shape\":[7.0]}],\"version\":1.0,\"source\":\"\\u0073\"}"
+       "\r\n");
+  Same(wrap(""),
+       "{\"entries\":[],\"version\":1,\"format\":\"wopt\\u002dmanifest\"}");
+  // What the plain reader does not take is still read, or refused, by the
+  // general one: a name with an escaped quote, a dimension too large for
+  // the plain reader's 18 digits, a repeated name (refused).
+  Expected<Manifest> M = parseManifest(
+      wrap(R"({"name": "q\"", "dtype": "u8", "shape": [1000000000000000000]})"),
+      "m.json");
+  ASSERT_TRUE(bool(M)) << toString(M.takeError());
+  EXPECT_EQ(M->Entries[0].Name, "q\"");
+  EXPECT_EQ(M->Entries[0].Shape[0], 1000000000000000000);
+  EXPECT_EQ(errorOf(wrap(R"({"name": "a", "dtype": "f32", "shape": [1]},
+                            {"name": "a", "dtype": "f32", "shape": [2]})")),
+            "m.json: entry 1 ('a'): duplicate name; first listed as entry 0");
+  EXPECT_EQ(errorOf(wrap(R"({"name": "a", "dtype": "f32", "shape": [-1]})")),
+            "m.json: entry 0 ('a'): 'shape' dimension 0 must be a "
+            "non-negative integer, got -1");
+  EXPECT_EQ(errorOf(wrap(R"({"name": "a", "dtype": "f32", "shape": [1]},)")),
+            "m.json:1:99: invalid JSON: Invalid JSON value");
+}
+
 TEST(ManifestParse, DTypeAliases) {
   EXPECT_EQ(parseManifestDType("float"), DType::Float32);
   EXPECT_EQ(parseManifestDType("half"), DType::Float16);
@@ -331,6 +384,35 @@ TEST(NearMiss, RenamedComponent) {
   EXPECT_EQ(H[0].NumKeys, 2u);
 }
 
+TEST(NearMiss, FixesSpareKeysBothSidesHave) {
+  // The manifest has a relative_position_index the checkpoint also has:
+  // dropping derived buffers must keep it.
+  std::vector<Hint> H = findNearMisses(
+      {"bert.position_ids"}, {}, nullptr,
+      {"stages.0.attn.relative_position_index", "stages.0.attn.qkv.weight"});
+  ASSERT_EQ(H.size(), 1u);
+  EXPECT_EQ(H[0].Fix, "drop-dynamic-buffers{keep=relative_position_index}");
+  // A matched key under the prefix: strip= would rename it away.
+  EXPECT_TRUE(
+      findNearMisses({"module.a.w"}, {"a.w"}, nullptr, {"module.b.w"}).empty());
+  // Keys outside the prefix that the manifest has: strip=, not select=.
+  H = findNearMisses({"backbone.a.w", "head.fc.w"}, {"a.w"}, nullptr,
+                     {"other.w"});
+  ASSERT_EQ(H.size(), 1u);
+  EXPECT_EQ(H[0].Fix, "canonicalize-prefix{strip=backbone.}");
+  // A rename that would also rename a matched key is not proposed.
+  EXPECT_TRUE(findNearMisses({"stages.0.dwconv.weight"},
+                             {"stages.0.depthwise_conv.weight"}, nullptr,
+                             {"stages.1.dwconv.weight"})
+                  .empty());
+  // A persistent buffer under a wrapper prefix is a prefix to strip, not a
+  // buffer to drop.
+  H = findNearMisses({"module.emb.position_ids", "module.proj.weight"},
+                     {"emb.position_ids", "proj.weight"});
+  ASSERT_EQ(H.size(), 1u);
+  EXPECT_EQ(H[0].Fix, "canonicalize-prefix{strip=module.}");
+}
+
 TEST(NearMiss, NothingForUnrelatedKeys) {
   EXPECT_TRUE(findNearMisses({"pooler.dense.weight"},
                              {"bbox_head.cls_branches.0.log_scale"})
@@ -443,10 +525,10 @@ ValuePtr tensorOf(DType T, ArrayRef<int64_t> Shape) {
 }
 
 TEST(Target, FromManifestLooksUpKeys) {
-  Expected<Manifest> M = parseManifest(
-      wrap(R"({"name": "a", "dtype": "f16", "shape": [2]},
+  Expected<Manifest> M =
+      parseManifest(wrap(R"({"name": "a", "dtype": "f16", "shape": [2]},
               {"name": "b", "dtype": "f32", "shape": [], "optional": true})"),
-      "m.json");
+                    "m.json");
   ASSERT_TRUE(bool(M)) << toString(M.takeError());
   std::shared_ptr<Target> T = Target::fromManifest(std::move(*M), "m.json");
   EXPECT_EQ(T->name(), "m.json");

@@ -2,6 +2,7 @@
 
 #include "wopt/Serialization/PickleWriter.h"
 #include "wopt/Serialization/Torch.h"
+#include "wopt/Serialization/ZipReader.h"
 #include "wopt/Serialization/ZipWriter.h"
 #include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringExtras.h"
@@ -359,6 +360,191 @@ TEST(TorchExport, SharedStorageWrittenOnceAndRenumbered) {
   EXPECT_NE(F.find("ck/byteorder"), std::string::npos);
   sys::fs::remove(Out);
   sys::fs::remove(Dir);
+}
+
+/// A temporary directory removed with everything in it.
+struct TempDir {
+  SmallString<128> Path;
+  TempDir() { EXPECT_FALSE(sys::fs::createUniqueDirectory("wopt-crc", Path)); }
+  ~TempDir() { sys::fs::remove_directories(Path); }
+  std::string file(StringRef Name) const {
+    SmallString<128> P(Path);
+    sys::path::append(P, Name);
+    return std::string(P);
+  }
+};
+
+void writeFile(StringRef Path, ArrayRef<uint8_t> Bytes) {
+  std::error_code EC;
+  raw_fd_ostream OS(Path, EC);
+  ASSERT_FALSE(EC);
+  OS.write(reinterpret_cast<const char *>(Bytes.data()), Bytes.size());
+}
+
+std::vector<uint8_t> pattern(size_t N) {
+  std::vector<uint8_t> B(N);
+  for (size_t I = 0; I < N; ++I)
+    B[I] = static_cast<uint8_t>(I * 131 + (I >> 9));
+  return B;
+}
+
+TEST(ZipWriter, KnownCRCIsWrittenAndTheBytesCopiedKernelSide) {
+  TempDir D;
+  std::vector<uint8_t> Data = pattern(3 << 20);
+  writeFile(D.file("in.bin"), Data);
+  int In = ::open(D.file("in.bin").c_str(), O_RDONLY);
+  int Out = ::open(D.file("out.zip").c_str(), O_WRONLY | O_CREAT, 0644);
+  ASSERT_GE(In, 0);
+  ASSERT_GE(Out, 0);
+  uint64_t Copied;
+  {
+    ZipWriter Z(Out);
+    // Known (here deliberately wrong, to show it is not recomputed).
+    ASSERT_FALSE(
+        static_cast<bool>(Z.beginRecord("a/data/0", Data.size(), 0x12345678u)));
+    ASSERT_FALSE(static_cast<bool>(Z.copyFromFile(In, 0, Data.size())));
+    EXPECT_EQ(Z.currentCRC(), 0x12345678u);
+    ASSERT_FALSE(static_cast<bool>(Z.endRecord()));
+    Copied = Z.kernelCopiedBytes();
+    // Unknown: computed from the bytes, which then pass through a buffer.
+    ASSERT_FALSE(static_cast<bool>(Z.beginRecord("a/data/1", Data.size())));
+    ASSERT_FALSE(static_cast<bool>(Z.copyFromFile(In, 0, Data.size())));
+    EXPECT_EQ(Z.currentCRC(), crc32Update(0, Data));
+    ASSERT_FALSE(static_cast<bool>(Z.endRecord()));
+    EXPECT_EQ(Z.kernelCopiedBytes(), Copied);
+    ASSERT_FALSE(static_cast<bool>(Z.finish()));
+  }
+  ::close(In);
+  ::close(Out);
+  // copy_file_range works between two files of one file system on Linux
+  // >= 5.3; the fallback (pread + write) copies nothing kernel-side.
+  EXPECT_EQ(Copied, Data.size());
+  std::string F = readFile(D.file("out.zip"));
+  Expected<ZipArchive> A = ZipArchive::open(arrayRefFromStringRef(F), "out");
+  ASSERT_TRUE(static_cast<bool>(A)) << toString(A.takeError());
+  ASSERT_EQ(A->entries().size(), 2u);
+  EXPECT_EQ(A->entries()[0].CRC, 0x12345678u);
+  EXPECT_EQ(A->entries()[1].CRC, crc32Update(0, Data));
+  for (const ZipEntry &E : A->entries())
+    EXPECT_TRUE(A->data(E) == ArrayRef<uint8_t>(Data)) << E.Name;
+}
+
+TEST(ZipWriter, CRCMatchesZlibOnUnalignedPieces) {
+  // libdeflate folds 16+ bytes at a time: feed it pieces of every length
+  // around its block sizes, continued across calls.
+  std::vector<uint8_t> Data = pattern(70000);
+  uint32_t Whole = crc32Update(0, Data);
+  EXPECT_EQ(Whole, 0x4bff611eu) << "Python zlib.crc32 of the pattern";
+  uint32_t Pieces = 0;
+  size_t At = 0;
+  for (size_t Len = 0; At < Data.size(); ++Len) {
+    size_t N = std::min(Len % 300, Data.size() - At);
+    Pieces = crc32Update(Pieces, ArrayRef<uint8_t>(Data).slice(At, N));
+    At += N;
+  }
+  EXPECT_EQ(Pieces, Whole);
+}
+
+TEST(TorchExport, ComputedStorageIsStreamedAndCRCed) {
+  TempDir D;
+  std::vector<uint8_t> Want = pattern((3 << 20) + 5);
+  uint64_t Largest = 0;
+  auto S = Storage::computed(
+      "0", DType::Float32, Want.size(),
+      [&](uint64_t Off, MutableArrayRef<uint8_t> Out) {
+        Largest = std::max<uint64_t>(Largest, Out.size());
+        std::copy_n(Want.begin() + Off, Out.size(), Out.begin());
+        return Error::success();
+      });
+  // 3 MiB + 5 bytes is not a whole number of floats: view it as uint8.
+  S->setElementType(DType::UInt8);
+  auto T = std::make_shared<TensorValue>();
+  T->setDType(DType::UInt8);
+  T->setShape({int64_t(Want.size())});
+  T->setStorage(S);
+  auto Root = std::make_shared<DictValue>(true);
+  Root->set("w", T);
+  Checkpoint C(Root);
+  ASSERT_FALSE(static_cast<bool>(exportTorch(C, D.file("ck.pth"))));
+  // Produced a chunk at a time, never whole.
+  EXPECT_GT(Largest, 0u);
+  EXPECT_LE(Largest, 1u << 20);
+  std::string F = readFile(D.file("ck.pth"));
+  Expected<ZipArchive> A = ZipArchive::open(arrayRefFromStringRef(F), "ck");
+  ASSERT_TRUE(static_cast<bool>(A)) << toString(A.takeError());
+  const ZipEntry *E = A->find("data/0");
+  ASSERT_NE(E, nullptr);
+  EXPECT_TRUE(A->data(*E) == ArrayRef<uint8_t>(Want));
+  EXPECT_EQ(E->CRC, crc32Update(0, Want));
+}
+
+/// A checkpoint of one tensor mapped from a file, as the torch importer
+/// makes it, with the CRC its directory is said to give.
+struct MappedCheckpoint {
+  std::unique_ptr<Checkpoint> C;
+  StorageRef S;
+  MappedCheckpoint(StringRef Path, size_t Bytes, uint32_t CRC) {
+    writeFile(Path, pattern(Bytes));
+    Expected<std::shared_ptr<SourceFile>> Src = SourceFile::open(Path);
+    EXPECT_TRUE(static_cast<bool>(Src));
+    S = Storage::mapped("0", DType::UInt8, *Src, 0, Bytes);
+    S->setSourceRecord("in/data/0", CRC);
+    auto T = std::make_shared<TensorValue>();
+    T->setDType(DType::UInt8);
+    T->setShape({int64_t(Bytes)});
+    T->setStorage(S);
+    auto Root = std::make_shared<DictValue>(true);
+    Root->set("w", T);
+    C = std::make_unique<Checkpoint>(Root);
+  }
+};
+
+TEST(TorchExport, UnchangedRecordKeepsTheInputCRC) {
+  TempDir D;
+  MappedCheckpoint M(D.file("in.bin"), 4096, 0xCAFEF00Du);
+  ASSERT_FALSE(static_cast<bool>(exportTorch(*M.C, D.file("out.pth"))));
+  std::string F = readFile(D.file("out.pth"));
+  Expected<ZipArchive> A = ZipArchive::open(arrayRefFromStringRef(F), "out");
+  ASSERT_TRUE(static_cast<bool>(A)) << toString(A.takeError());
+  // Reused as the input said, not recomputed.
+  EXPECT_EQ(A->find("data/0")->CRC, 0xCAFEF00Du);
+
+  // Checking it finds the mismatch, names the record, writes nothing.
+  TorchExportOptions Opts;
+  Opts.VerifyInputCRC = true;
+  Error E = exportTorch(*M.C, D.file("checked.pth"), Opts);
+  ASSERT_TRUE(static_cast<bool>(E));
+  std::string Msg = toString(std::move(E));
+  EXPECT_NE(Msg.find("record 'in/data/0' is corrupt"), std::string::npos)
+      << Msg;
+  EXPECT_FALSE(sys::fs::exists(D.file("checked.pth")));
+
+  // Changed bytes have no source CRC any more: computed.
+  std::vector<uint8_t> New(4096, 7);
+  M.S->setOwnedBytes(New);
+  EXPECT_FALSE(M.S->sourceCRC());
+  EXPECT_TRUE(M.S->sourceRecord().empty());
+  ASSERT_FALSE(static_cast<bool>(exportTorch(*M.C, D.file("owned.pth"))));
+  F = readFile(D.file("owned.pth"));
+  A = ZipArchive::open(arrayRefFromStringRef(F), "owned");
+  ASSERT_TRUE(static_cast<bool>(A)) << toString(A.takeError());
+  EXPECT_EQ(A->find("data/0")->CRC, crc32Update(0, New));
+}
+
+TEST(TorchExport, VerifyInputCRCAcceptsAGoodRecord) {
+  TempDir D;
+  MappedCheckpoint M(D.file("in.bin"), (2 << 20) + 3,
+                     crc32Update(0, pattern((2 << 20) + 3)));
+  TorchExportOptions Opts;
+  Opts.VerifyInputCRC = true;
+  Error E = exportTorch(*M.C, D.file("out.pth"), Opts);
+  EXPECT_FALSE(static_cast<bool>(E)) << toString(std::move(E));
+  // A CRC of 0 means "not computed" (torch >= 2.6 may write it): nothing
+  // is left to check, and that is an error, not a silent success.
+  M.S->setSourceRecord("in/data/0", 0);
+  E = exportTorch(*M.C, D.file("none.pth"), Opts);
+  ASSERT_TRUE(static_cast<bool>(E));
+  EXPECT_NE(toString(std::move(E)).find("nothing to check"), std::string::npos);
 }
 
 } // namespace

@@ -33,11 +33,16 @@ public:
   /// (a wrapper such as {'teacher': ..., 'iteration': ...}: run unwrap).
   DictValue *stateDict() const;
 
-  /// Distinct storages reachable from the root, in first-use order
-  /// (depth-first, dict/sequence order).
+  /// Distinct storages reachable from the root (through tensors and
+  /// storage values), in first-use order (forEachNode's order).
   std::vector<StorageRef> storages() const;
-  /// Calls F on every tensor reachable from the root, depth-first.
+  /// Calls F once on every tensor node reachable from the root, in
+  /// forEachNode's order.
   void forEachTensor(llvm::function_ref<void(TensorValue &)> F) const;
+
+  /// The nodes the importer made; see ValueGraph.
+  ValueGraph &graph() { return *Graph; }
+  void setGraph(std::shared_ptr<ValueGraph> G) { Graph = std::move(G); }
 
   /// Where it came from.
   std::string SourcePath;    ///< input file name as given
@@ -51,6 +56,8 @@ public:
   std::vector<RemovedEntry> Removed;
 
 private:
+  // Destroyed after Root: the graph cuts the edges its nodes still hold.
+  std::shared_ptr<ValueGraph> Graph = std::make_shared<ValueGraph>();
   ValuePtr Root;
 };
 

@@ -37,6 +37,16 @@ std::optional<DType> dtypeFromSafetensorsName(llvm::StringRef Name);
 bool isFloatingPoint(DType T);
 bool isComplex(DType T);
 
+/// IEEE half bits to float, exactly, as c10 (torch) decodes them: a
+/// signalling NaN comes out quiet.
+float halfBitsToFloat(uint16_t H);
+/// bfloat16 bits to float (the upper half of a float).
+float bfloat16BitsToFloat(uint16_t B);
+/// One element of a real (not complex) dtype at P, in host byte order, as
+/// a double: exact for every float type but f8 and for integers up to
+/// 2^53. nullopt for complex and 8-bit float types.
+std::optional<double> elementAsDouble(DType T, const uint8_t *P);
+
 } // namespace wopt
 
 #endif

@@ -22,14 +22,28 @@ renameKeys(DictValue &D,
            llvm::function_ref<std::optional<std::string>(llvm::StringRef)> Map,
            llvm::StringRef PassName, unsigned *NumRenamed = nullptr);
 
+/// The tensor of entry E (asserted to be one), made E's own: a new node with
+/// the same storage and attributes replaces the value, so a change through
+/// it reaches no other reference to the old node, as `sd[k] = f(sd[k])`
+/// does in Python. Every pass that changes a tensor changes it through this.
+TensorValue &ownTensor(DictEntry &E);
+
 /// Removes the entries for which Pred is true, keeping the order of the
 /// rest. Returns how many were removed.
 unsigned eraseIf(DictValue &D,
                  llvm::function_ref<bool(const DictEntry &)> Pred);
 
-/// Total bytes of the tensor data below V (each tensor's own numel * size;
-/// shared storages are not deduplicated).
+/// Total bytes of the tensor data below V: each tensor node once, its own
+/// numel * size (distinct tensors sharing a storage each count).
 uint64_t tensorBytes(const Value &V);
+
+/// Copies elements [First, First + N) of T's view, in row-major order,
+/// into Out (N * dtypeSize bytes) as the file stores them (its byte
+/// order). A contiguous view of a storage mapped from a file is read with
+/// pread: reading through the mapping would fault the whole input into the
+/// resident set of a process that only streams it (cast, diff).
+llvm::Error readTensorElements(const TensorValue &T, uint64_t First, uint64_t N,
+                               llvm::MutableArrayRef<uint8_t> Out);
 
 } // namespace wopt
 

@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -80,8 +81,13 @@ public:
   DType elementType() const { return ElemType; }
   void setElementType(DType T) { ElemType = T; }
   uint64_t numBytes() const { return NumBytes; }
+  /// The device torch saved it from ("cpu", "cuda:0", ...), written back as
+  /// it was; torch.load maps it with map_location.
+  const std::string &location() const { return Location; }
+  void setLocation(std::string L) { Location = std::move(L); }
   DataKind kind() const { return Kind; }
-  bool hasData() const { return Kind != DataKind::Elided; }
+  /// An empty storage has all of its (no) bytes, whatever its kind.
+  bool hasData() const { return Kind != DataKind::Elided || NumBytes == 0; }
   /// The bytes (empty when elided). Touching them faults mapped pages in; a
   /// computed storage is materialised (once) into memory: exporters should
   /// stream it with read() instead.
@@ -95,14 +101,27 @@ public:
   /// Replaces the data with bytes the IR owns (a data-changing pass).
   void setOwnedBytes(std::vector<uint8_t> Bytes);
 
+  /// A mapped storage that is a whole zip record: the record's name and the
+  /// CRC-32 the input's central directory gives for it. An exporter copying
+  /// the bytes unchanged into a record of its own reuses the CRC instead of
+  /// computing it. Not set for CRC 0 (torch >= 2.6 may write 0: unknown).
+  void setSourceRecord(std::string Name, uint32_t CRC);
+  /// The CRC of the source record, if the bytes are still exactly its data.
+  std::optional<uint32_t> sourceCRC() const { return SourceCRC; }
+  /// The source record's name ("archive/data/3"), empty when not from one.
+  const std::string &sourceRecord() const { return SourceRecordName; }
+
 private:
   Storage() = default;
   std::string Key;
+  std::string Location = "cpu";
   DType ElemType = DType::UInt8;
   uint64_t NumBytes = 0;
   DataKind Kind = DataKind::Elided;
   std::shared_ptr<SourceFile> Source;
   uint64_t SourceOffset = 0;
+  std::string SourceRecordName;
+  std::optional<uint32_t> SourceCRC;
   std::vector<uint8_t> Owned;
   Producer Produce;
   /// bytes() of a computed storage: filled on first use.

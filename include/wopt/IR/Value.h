@@ -1,9 +1,16 @@
-//===- Value.h - The value tree of a checkpoint -----------------*- C++ -*-===//
+//===- Value.h - The object graph of a checkpoint ---------------*- C++ -*-===//
 //
-// A faithful tree of what the pickle held. Nodes are reference counted so the
-// unpickler's memo can point at them, but the IR is a tree: the unpickler
-// clones a memoized node when it is fetched again (tensors cloned this way
-// still share their Storage, which is how tied weights stay tied).
+// A faithful graph of what the pickle held. A node is one Python object:
+// an object the pickle fetched again from its memo is the same node, so
+// `a is b` in the file is `a is b` here, and a reference back to an
+// ancestor (L.append(L), d['d'] = d, a.me = a) is an edge like any other.
+// Every walk over values visits each node once (forEachNode), so sharing and
+// cycles cost nothing extra, and a pickle's graph is never bigger than the
+// pickle.
+//
+// Nodes are reference counted; the ValueGraph of a checkpoint owns the
+// nodes its importer made and breaks their edges when it dies, so cycles are
+// freed too.
 //
 // Use LLVM casting: llvm::dyn_cast<DictValue>(V.get()).
 //
@@ -75,14 +82,21 @@ public:
     Dict,
     Tensor,
     Opaque,
+    Storage, ///< a torch storage object (TypedStorage/UntypedStorage)
   };
   explicit Value(Kind K) : TheKind(K) {}
   virtual ~Value();
   Kind kind() const { return TheKind; }
-  /// Deep copy. Tensors in the copy share their storages with the original.
-  virtual ValuePtr clone() const = 0;
-  /// Number of nodes in this subtree (for limits and statistics).
+  /// A new node with the same contents: its children are the same nodes
+  /// (tensors keep their storage). What a pass uses to change one reference
+  /// of a shared object without touching the others.
+  virtual ValuePtr copyNode() const = 0;
+  /// Number of distinct nodes reachable from this one, itself included.
   uint64_t countNodes() const;
+  /// Whether Python identity of such an object is observable and kept:
+  /// containers, tensors, storages and objects are; scalars and strings are
+  /// immutable values, compared by value.
+  bool hasIdentity() const { return TheKind >= Kind::List; }
 
 private:
   const Kind TheKind;
@@ -91,7 +105,7 @@ private:
 class NoneValue : public Value {
 public:
   NoneValue() : Value(Kind::None) {}
-  ValuePtr clone() const override;
+  ValuePtr copyNode() const override;
   static bool classof(const Value *V) { return V->kind() == Kind::None; }
 };
 
@@ -99,7 +113,7 @@ class BoolValue : public Value {
 public:
   explicit BoolValue(bool B) : Value(Kind::Bool), B(B) {}
   bool value() const { return B; }
-  ValuePtr clone() const override;
+  ValuePtr copyNode() const override;
   static bool classof(const Value *V) { return V->kind() == Kind::Bool; }
 
 private:
@@ -110,7 +124,7 @@ class IntValue : public Value {
 public:
   explicit IntValue(int64_t I) : Value(Kind::Int), I(I) {}
   int64_t value() const { return I; }
-  ValuePtr clone() const override;
+  ValuePtr copyNode() const override;
   static bool classof(const Value *V) { return V->kind() == Kind::Int; }
 
 private:
@@ -123,7 +137,7 @@ public:
   explicit BigIntValue(std::string Bytes)
       : Value(Kind::BigInt), Bytes(std::move(Bytes)) {}
   llvm::StringRef bytes() const { return Bytes; }
-  ValuePtr clone() const override;
+  ValuePtr copyNode() const override;
   static bool classof(const Value *V) { return V->kind() == Kind::BigInt; }
 
 private:
@@ -134,7 +148,7 @@ class FloatValue : public Value {
 public:
   explicit FloatValue(double D) : Value(Kind::Float), D(D) {}
   double value() const { return D; }
-  ValuePtr clone() const override;
+  ValuePtr copyNode() const override;
   static bool classof(const Value *V) { return V->kind() == Kind::Float; }
 
 private:
@@ -148,7 +162,7 @@ public:
     assert(K == Kind::Str || K == Kind::Bytes);
   }
   const std::string &value() const { return S; }
-  ValuePtr clone() const override;
+  ValuePtr copyNode() const override;
   static bool classof(const Value *V) {
     return V->kind() == Kind::Str || V->kind() == Kind::Bytes;
   }
@@ -167,7 +181,7 @@ public:
   }
   std::vector<ValuePtr> &elements() { return Elements; }
   const std::vector<ValuePtr> &elements() const { return Elements; }
-  ValuePtr clone() const override;
+  ValuePtr copyNode() const override;
   static bool classof(const Value *V) {
     return V->kind() == Kind::List || V->kind() == Kind::Tuple ||
            V->kind() == Kind::Set || V->kind() == Kind::FrozenSet;
@@ -199,13 +213,14 @@ public:
   /// {'_metadata': OrderedDict(...)} of a state_dict(); null when none.
   const ValuePtr &state() const { return State; }
   void setState(ValuePtr S) { State = std::move(S); }
+  ValuePtr &stateSlot() { return State; }
   /// First entry whose key is the string Key, or null.
   DictEntry *find(llvm::StringRef Key);
   const DictEntry *find(llvm::StringRef Key) const;
   Value *lookup(llvm::StringRef Key) const;
   /// Appends (Key, V); replaces the value if the key exists.
   void set(llvm::StringRef Key, ValuePtr V);
-  ValuePtr clone() const override;
+  ValuePtr copyNode() const override;
   static bool classof(const Value *V) { return V->kind() == Kind::Dict; }
 
 private:
@@ -244,6 +259,18 @@ public:
   /// _rebuild_tensor_v2 (null: absent), the state of
   /// _rebuild_parameter_with_state (null: none).
   ValuePtr BackwardHooks, Metadata, ParamState;
+  /// A tensor subclass, or a tensor with Python attributes, as
+  /// _rebuild_from_type_v2(func, SubclassType, args, SubclassState) saves
+  /// it: the class (null: a plain torch.Tensor) and the attribute dict
+  /// (null: none).
+  ValuePtr SubclassType, SubclassState;
+
+  /// How the file rebuilt it: torch's current rebuild function, or the
+  /// _rebuild_tensor(storage, offset, size, stride) of old torch versions
+  /// (no requires_grad, no hooks), written back the same way.
+  enum class RebuildKind { V2, V1 };
+  RebuildKind rebuildKind() const { return Rebuild; }
+  void setRebuildKind(RebuildKind K) { Rebuild = K; }
 
   /// Product of the shape; nullopt on overflow or a negative dimension.
   std::optional<uint64_t> numel() const;
@@ -253,7 +280,7 @@ public:
   std::optional<uint64_t> requiredStorageBytes() const;
   /// "f32[1, 77]"
   std::string typeString() const;
-  ValuePtr clone() const override;
+  ValuePtr copyNode() const override;
   static bool classof(const Value *V) { return V->kind() == Kind::Tensor; }
 
 private:
@@ -262,12 +289,16 @@ private:
   int64_t Offset = 0;
   bool RequiresGrad = false;
   bool IsParameter = false;
+  RebuildKind Rebuild = RebuildKind::V2;
   StorageRef Stor;
   Provenance Prov;
 };
 
 /// An object built from a global the reader does not interpret: kept
 /// (module, name, arguments, state) so it can be written back; never run.
+/// The callable is a global (module, name), or, when the pickle called
+/// something else (a method fetched with getattr from an object), the value
+/// Callee; then module() and name() are empty.
 class OpaqueValue : public Value {
 public:
   enum class Construct {
@@ -281,11 +312,14 @@ public:
         How(How) {}
   const std::string &module() const { return Module; }
   const std::string &name() const { return Name; }
-  /// "module.name"
-  std::string qualifiedName() const { return Module + "." + Name; }
+  /// "module.name" ("<call>" when the callable is not a global)
+  std::string qualifiedName() const {
+    return Callee ? std::string("<call>") : Module + "." + Name;
+  }
   Construct construct() const { return How; }
   void setConstruct(Construct C) { How = C; }
 
+  ValuePtr Callee; ///< the callable when it is not a global; else null
   ValuePtr Args;   ///< tuple; null for Global
   ValuePtr Kwargs; ///< dict; NewObjEx only
   ValuePtr State;  ///< from BUILD; null when none
@@ -297,12 +331,59 @@ public:
   /// True for the globals torch.load(weights_only=True) accepts as plain
   /// values (torch.Size, torch.device, torch dtypes, ...).
   bool isWeightsOnlySafe() const;
-  ValuePtr clone() const override;
+  ValuePtr copyNode() const override;
   static bool classof(const Value *V) { return V->kind() == Kind::Opaque; }
 
 private:
   std::string Module, Name;
   Construct How;
+};
+
+/// A torch storage object as the file named it by persistent id, not
+/// through a tensor: torch.save(storage), a storage in a list, the storage
+/// argument of a rebuild function wopt does not interpret. torch loads one
+/// object per storage key, so every name of a key is this one node.
+class StorageValue : public Value {
+public:
+  /// Untyped: torch.UntypedStorage; else a TypedStorage of TypedAs.
+  StorageValue(StorageRef S, DType TypedAs, bool Untyped)
+      : Value(Kind::Storage), Stor(std::move(S)), TypedAs(TypedAs),
+        Untyped(Untyped) {}
+  const StorageRef &storage() const { return Stor; }
+  void setStorage(StorageRef S) { Stor = std::move(S); }
+  /// The dtype of the TypedStorage torch builds (UInt8 for an untyped one).
+  DType typedAs() const { return TypedAs; }
+  bool isUntyped() const { return Untyped; }
+  ValuePtr copyNode() const override;
+  static bool classof(const Value *V) { return V->kind() == Kind::Storage; }
+
+private:
+  StorageRef Stor;
+  DType TypedAs;
+  bool Untyped;
+};
+
+/// Owns the nodes an importer made, so that cycles among them are freed:
+/// when it dies, the edges of every node it reaches that nothing outside
+/// holds any more are cut (a cycle collector). Values a caller still holds
+/// stay whole (a cycle among them is then the caller's to drop).
+class ValueGraph {
+public:
+  ValueGraph() = default;
+  ValueGraph(const ValueGraph &) = delete;
+  ValueGraph &operator=(const ValueGraph &) = delete;
+  ~ValueGraph();
+  /// Registers a node that has (or may get) children.
+  void adopt(ValuePtr V) {
+    if (V && V->hasIdentity())
+      Nodes.push_back(std::move(V));
+  }
+  /// Registers Root and every node reachable from it.
+  void adoptReachable(const ValuePtr &Root);
+  size_t size() const { return Nodes.size(); }
+
+private:
+  std::vector<ValuePtr> Nodes;
 };
 
 // Convenience constructors.
@@ -318,6 +399,28 @@ ValuePtr makeList(std::vector<ValuePtr> Elts);
 /// Calls F on every direct child of V (elements, dict keys and values, dict
 /// state, tensor attributes, an opaque object's parts), in print order.
 void forEachChild(const Value &V, llvm::function_ref<void(const Value &)> F);
+/// The same over the slots that hold the children (null slots included), so
+/// a caller can replace or clear edges.
+void forEachChildSlot(Value &V, llvm::function_ref<void(ValuePtr &)> F);
+
+/// Calls F once for every node reachable from Root, Root first, in print
+/// order (depth-first, children in forEachChild order); an edge to a node
+/// already visited is not followed. Iterative: no depth limit. F returns
+/// false to skip the node's children.
+void forEachNode(const Value &Root, llvm::function_ref<bool(const Value &)> F);
+
+/// How deep a value graph may be (graphDepth): every importer and the
+/// verifier refuse deeper ones, so walks that recurse over values are safe.
+constexpr uint64_t MaxGraphDepth = 1000;
+
+/// Length of the longest chain of edges from Root in forEachNode's order
+/// (an edge to a node already visited ends a chain), counting up to Limit:
+/// what a recursive walk over the graph needs in stack frames.
+uint64_t graphDepth(const Value &Root, uint64_t Limit);
+
+/// Can V be a dict key or set element in Python? Lists, dicts and sets
+/// cannot, nor a tuple or frozenset that holds one.
+bool isHashable(const Value &V);
 
 /// Python's name for the kind of V: "None", "bool", "int", "float", "str",
 /// "bytes", "list", "tuple", "set", "frozenset", "dict", "OrderedDict",
@@ -335,6 +438,11 @@ bool isPythonText(llvm::StringRef S);
 /// ASCII letters, digits and '_' (not starting with a digit), plus non-ASCII
 /// letters in UTF-8; no blank, control character, newline or punctuation.
 bool isPythonDottedName(llvm::StringRef S);
+/// The bytes BigIntValue holds (two's complement, little-endian, as few as
+/// pickle's LONG1 writes) for a decimal integer; nullopt when Text is not
+/// one (or has more than 10000 digits).
+std::optional<std::string> longBytesFromDecimal(llvm::StringRef Text);
+
 /// S for a one-line message: quoted, escaped, cut to about 60 characters.
 std::string quoteForMessage(llvm::StringRef S);
 

@@ -1,16 +1,17 @@
 //===- PickleReader.h - A symbolic unpickler --------------------*- C++ -*-===//
 //
 // Reads Python pickles (protocols 0-5, minus out-of-band buffers and the
-// extension registry) into wopt's value tree without importing or calling
+// extension registry) into wopt's value graph without importing or calling
 // anything: a global is a name, a reduction of a global the reader does not
 // know is kept as an inert OpaqueValue. The client interprets persistent
 // ids and may claim reductions (torch's tensor rebuild functions) through
 // callbacks.
 //
-// The tree is a tree: fetching a memoized object again gives a clone
-// (tensors in the clone share their Storage, so sharing survives).
-// Every length is checked against the bytes that remain, and ReaderLimits
-// bounds stack, memo, nesting, opcodes and nodes.
+// Memo fetches and DUP give the same node again, so the result is the
+// object graph the pickle describes, shared objects and cycles included.
+// Each opcode makes at most one node, so work and memory are linear in the
+// size of the pickle. Every length is checked against the bytes that
+// remain, and ReaderLimits bounds stack, memo, nesting, opcodes and nodes.
 //
 //===----------------------------------------------------------------------===//
 #ifndef WOPT_SERIALIZATION_PICKLEREADER_H
@@ -32,8 +33,9 @@ enum class PickleOp : uint8_t {
 #include "wopt/Serialization/PickleOpcodes.def"
 };
 
-/// True when Bytes start like torch's legacy (pre-1.6) format: PROTO 2 and
-/// the magic number 0x1950a86a20f9469cfc6c as a LONG1.
+/// True when Bytes start like torch's legacy (pre-1.6) format: a pickle of
+/// the magic number 0x1950a86a20f9469cfc6c, as any pickle protocol writes
+/// it (LONG1 after PROTO and FRAME, or LONG text for protocols 0 and 1).
 bool looksLikeLegacyTorch(llvm::ArrayRef<uint8_t> Bytes);
 
 /// "BINPUT", or "" for a byte that is not an opcode.
@@ -72,14 +74,11 @@ public:
   /// _compat_pickle mapping for the names checkpoints use).
   static llvm::StringRef mapModuleName(llvm::StringRef Module);
 
-private:
-  /// A stack slot: the value and the height of its tree (leaves are 0), so
-  /// nesting is bounded as the tree grows, without walking it.
-  struct Item {
-    ValuePtr V;
-    uint32_t Height = 0;
-  };
+  /// The nodes made so far (every pickle read by this reader); the caller
+  /// keeps them with the values (Checkpoint::setGraph).
+  const std::shared_ptr<ValueGraph> &graph() const { return Graph; }
 
+private:
   llvm::Error step(uint8_t Op, uint64_t At, bool &Done);
   llvm::Error stepData(uint8_t Op, uint64_t At, bool &Handled);
   llvm::Error stepText(uint8_t Op, uint64_t At, bool &Handled);
@@ -95,18 +94,15 @@ private:
   llvm::Expected<llvm::StringRef> readLine(uint64_t At);
 
   // The stack.
-  llvm::Error push(ValuePtr V, uint32_t Height, uint64_t At);
-  llvm::Error pushLeaf(ValuePtr V, uint64_t At) {
-    return push(std::move(V), 0, At);
-  }
-  llvm::Expected<Item> pop(uint64_t At);
-  llvm::Expected<Item *> top(uint64_t At);
-  llvm::Expected<std::vector<Item>> popMark(uint64_t At);
+  /// Pushes a node the reader just made (counted, owned by the graph).
+  llvm::Error pushNew(ValuePtr V, uint64_t At);
+  /// Pushes a node again (DUP, memo fetch).
+  llvm::Error pushExisting(ValuePtr V, uint64_t At);
+  llvm::Expected<ValuePtr> pop(uint64_t At);
+  llvm::Expected<ValuePtr *> top(uint64_t At);
+  llvm::Expected<std::vector<ValuePtr>> popMark(uint64_t At);
+  llvm::Error checkHashable(const Value &V, llvm::StringRef What, uint64_t At);
   llvm::Error countNodes(uint64_t N, uint64_t At);
-  /// Records that Parent now holds a child of height ChildHeight.
-  llvm::Error grow(Item &Parent, uint32_t ChildHeight, uint64_t At);
-  /// A clone of I for the tree (BINGET, DUP), counted against the limits.
-  llvm::Expected<Item> cloneItem(const Item &I, uint64_t At);
 
   // Objects.
   llvm::Error pushGlobal(llvm::StringRef Module, llvm::StringRef Name,
@@ -114,8 +110,10 @@ private:
   llvm::Expected<ValuePtr> reduce(const OpaqueValue &Callable, ValuePtr Args,
                                   uint64_t At);
   llvm::Error build(uint64_t At);
-  llvm::Error appendItems(Item &Target, std::vector<Item> Items, uint64_t At);
-  llvm::Error setItems(Item &Target, std::vector<Item> Items, uint64_t At);
+  llvm::Error appendItems(Value &Target, std::vector<ValuePtr> Items,
+                          uint64_t At);
+  llvm::Error setItems(Value &Target, std::vector<ValuePtr> Items, uint64_t At);
+  llvm::Error callObject(uint8_t Op, uint64_t At);
   llvm::Error memoPut(uint64_t Index, uint64_t At);
   llvm::Error memoGet(uint64_t Index, uint64_t At);
 
@@ -128,9 +126,10 @@ private:
   uint64_t Pos = 0;
   uint64_t Opcodes = 0;
   uint64_t Nodes = 0;
-  std::vector<Item> Stack;
+  std::vector<ValuePtr> Stack;
   std::vector<size_t> Marks;
   llvm::DenseMap<uint64_t, ValuePtr> Memo;
+  std::shared_ptr<ValueGraph> Graph = std::make_shared<ValueGraph>();
 };
 
 } // namespace wopt

@@ -11,15 +11,21 @@
 // or name is not a dotted Python identifier, or a str that is not UTF-8,
 // is refused with an error naming where it sits, whatever built the IR.
 //
-// writeValue() walks a Value tree; tensors are delegated to a callback
-// because how a tensor is pickled (persistent ids, rebuild functions) is the
-// torch exporter's business.
+// writeValue() walks a value graph and keeps its identity: every list,
+// dict, set, tuple, object and tensor is memoized once and fetched again
+// with BINGET wherever the graph references it again, and cycles are
+// written as CPython writes them (a mutable container is memoized before
+// its items; a tuple or reduction that turns out to contain itself is
+// thrown away and fetched from the memo). Tensors and storages are
+// delegated to callbacks because how they are pickled (persistent ids,
+// rebuild functions) is the torch exporter's business.
 //
 //===----------------------------------------------------------------------===//
 #ifndef WOPT_SERIALIZATION_PICKLEWRITER_H
 #define WOPT_SERIALIZATION_PICKLEWRITER_H
 
 #include "wopt/IR/Value.h"
+#include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/FunctionExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/Error.h"
@@ -38,8 +44,12 @@ public:
   /// CPython batches APPENDS/SETITEMS in groups of this many.
   static constexpr size_t BatchSize = 1000;
 
+  /// Writes a tensor and ends with endObject(T).
   using TensorCallback =
       llvm::unique_function<llvm::Error(const TensorValue &, PickleWriter &)>;
+  /// Writes a storage (a persistent id: torch does not memoize those).
+  using StorageCallback =
+      llvm::unique_function<llvm::Error(const StorageValue &, PickleWriter &)>;
 
   /// Starts the pickle with PROTO Protocol.
   explicit PickleWriter(uint8_t Protocol = 2);
@@ -47,6 +57,7 @@ public:
   /// Writes V. Tensors go to the tensor callback (an error without one).
   llvm::Error writeValue(const Value &V);
   void setTensorCallback(TensorCallback CB) { OnTensor = std::move(CB); }
+  void setStorageCallback(StorageCallback CB) { OnStorage = std::move(CB); }
   /// Dict keys and list indices from the root to the value being written,
   /// joined with '/': names a tensor in a diagnostic.
   std::string currentPath() const;
@@ -76,6 +87,10 @@ public:
   llvm::Error writeTuple(size_t N, llvm::function_ref<llvm::Error(size_t)> Elt);
   /// BINPUT/LONG_BINPUT of the next memo index.
   void memoize();
+  /// For an object just built on the stack (after its REDUCE): memoizes it
+  /// as V, or, when writing its arguments already wrote V (a reference to
+  /// itself), pops it and fetches that one, as CPython's save_reduce does.
+  void endObject(const Value &V);
   /// Appends STOP; returns the pickle.
   std::string finish();
 
@@ -87,7 +102,9 @@ private:
   llvm::Error writeAppends(llvm::ArrayRef<ValuePtr> Items);
   llvm::Error writeSetItems(llvm::ArrayRef<DictEntry> Items);
   llvm::Error writeItem(const ValuePtr &V);
+  llvm::Error writeCallable(const OpaqueValue &O);
   void writeGet(uint32_t Index);
+  void memoizeNode(const Value &V);
   void writeU32(uint32_t V);
 
   std::string Out;
@@ -96,9 +113,12 @@ private:
   /// maps, so no key of one kind can ever equal a key of the other.
   llvm::StringMap<uint32_t> StrMemo;
   std::map<std::pair<std::string, std::string>, uint32_t> GlobalMemo;
+  /// Memo indices of the nodes written so far, by identity.
+  llvm::DenseMap<const Value *, uint32_t> NodeMemo;
   std::vector<std::string> Path;
   unsigned Depth = 0;
   TensorCallback OnTensor;
+  StorageCallback OnStorage;
 };
 
 } // namespace wopt

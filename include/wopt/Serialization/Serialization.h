@@ -32,6 +32,14 @@ FileFormat detectFormat(llvm::ArrayRef<uint8_t> Bytes);
 /// "in.pth: data.pkl: opcode 0xff at byte 1234 is not a pickle opcode".
 llvm::Expected<std::unique_ptr<Checkpoint>> importFile(llvm::StringRef Path);
 
+/// -verify-input-crc where nothing is copied into zip records (safetensors,
+/// .wopt, text and no output): reads every storage reachable from C that is
+/// still the data of an input zip record and checks it against the CRC-32
+/// the input's central directory gives. Fails naming the first corrupt
+/// record, or when no storage has a CRC to check. (A torch export checks
+/// while it copies: TorchExportOptions::VerifyInputCRC.)
+llvm::Error verifySourceCRCs(const Checkpoint &C);
+
 /// Export formats; Summary and Manifest are views, not checkpoints.
 enum class EmitKind {
   Text,
@@ -53,7 +61,7 @@ void writeSummary(const Checkpoint &C, llvm::raw_ostream &OS);
 struct ReaderLimits {
   uint64_t MaxStackDepth = 1u << 20;
   uint64_t MaxMemoSize = 1u << 24;
-  uint64_t MaxNesting = 1000;
+  uint64_t MaxNesting = MaxGraphDepth;
   uint64_t MaxOpcodes = 1ull << 31;
   uint64_t MaxValueNodes = 1ull << 26;
 };

@@ -6,8 +6,10 @@
 // by an `FB` extra field filled with 'Z', flags 0x808 with a data descriptor
 // after each non-empty record, zip64 extra fields for records or offsets past
 // 4 GiB, and the zip64 end records always. Data is streamed: a record's bytes
-// never need to be in memory at once: bytes that live in a file go through
-// one reused buffer (or, without CRCs, kernel-side copy_file_range).
+// never need to be in memory at once. Bytes that live in a file are copied
+// kernel-side (copy_file_range) when the record's CRC is known already (the
+// input's directory gave it), else through one reused buffer that feeds the
+// CRC.
 //
 //===----------------------------------------------------------------------===//
 #ifndef WOPT_SERIALIZATION_ZIPWRITER_H
@@ -18,10 +20,15 @@
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace wopt {
+namespace detail {
+class RangeCopier;
+}
 
 class ZipWriter {
 public:
@@ -39,14 +46,20 @@ public:
   llvm::Error addRecord(llvm::StringRef Name, llvm::ArrayRef<uint8_t> Data);
 
   /// Streams a record of exactly Size bytes: beginRecord, any number of
-  /// writeData/copyFromFile calls, endRecord.
-  llvm::Error beginRecord(llvm::StringRef Name, uint64_t Size);
+  /// writeData/copyFromFile calls, endRecord. KnownCRC is the CRC-32 of the
+  /// bytes that will be written, when the caller knows it (a record copied
+  /// unchanged from a zip input): it is written as is and nothing is
+  /// computed. Without it the CRC is computed from the data.
+  llvm::Error beginRecord(llvm::StringRef Name, uint64_t Size,
+                          std::optional<uint32_t> KnownCRC = std::nullopt);
   llvm::Error writeData(llvm::ArrayRef<uint8_t> Data);
-  /// Appends Size bytes of the file SrcFD starting at Offset. With a CRC,
-  /// the bytes are pread in fixed-size chunks into one buffer, CRCed and
-  /// written from it, so the resident set stays small whatever the size;
-  /// without, they are copied with copy_file_range when the output allows.
+  /// Appends Size bytes of the file SrcFD starting at Offset. With a known
+  /// CRC the kernel copies them (copy_file_range);
+  /// otherwise they are pread in 1 MiB chunks into one buffer, CRCed and
+  /// written from it, so the resident set stays small whatever the size.
   llvm::Error copyFromFile(int SrcFD, uint64_t Offset, uint64_t Size);
+  /// The CRC of the current record's data so far (the known one if given).
+  uint32_t currentCRC() const;
   llvm::Error endRecord();
 
   /// Writes the central directory and the end records, and flushes.
@@ -58,13 +71,8 @@ public:
   void setProgress(llvm::unique_function<void(uint64_t)> F) {
     Progress = std::move(F);
   }
-  /// False: every CRC field is written as 0, as torch >= 2.6 does with
-  /// torch.serialization.config.save.compute_crc32 = False. torch loads
-  /// such files (it does not check CRCs); Python's zipfile and unzip -t
-  /// reject them. Set before the first record.
-  void setComputeCRC(bool On) { ComputeCRC = On; }
   /// Bytes that went through copy_file_range (statistics, tests).
-  uint64_t kernelCopiedBytes() const { return KernelCopied; }
+  uint64_t kernelCopiedBytes() const;
 
   /// The extra field torch puts in a local header: the zip64 field when the
   /// record or its offset needs one, then `FB` padding so the data starts at
@@ -78,19 +86,17 @@ private:
     uint64_t HeaderOffset = 0;
     uint64_t Size = 0;
     uint32_t CRC = 0;
+    /// CRC came from the caller: the data is not CRCed.
+    bool CRCKnown = false;
   };
 
   llvm::Error put(llvm::ArrayRef<uint8_t> Bytes);
   llvm::Error put(llvm::StringRef Bytes);
   llvm::Error flushBuffer();
-  llvm::Error writeAll(const uint8_t *Data, size_t Size);
-  llvm::Error readChunk(int SrcFD, uint64_t Offset, uint64_t Size);
-  llvm::Error copyChunk(int SrcFD, uint64_t Offset, uint64_t Size);
-  llvm::Error kernelCopy(int SrcFD, uint64_t Offset, uint64_t Size);
-  llvm::Error copyWithParallelCRC(int SrcFD, uint64_t Offset, uint64_t Size);
-  /// Accounts for Size bytes of record data; Data (Size bytes, or empty
-  /// when no CRC is computed) feeds the CRC.
-  void noteData(llvm::ArrayRef<uint8_t> Data, uint64_t Size);
+  /// True when the current record's data must be CRCed.
+  bool needsCRC() const;
+  /// Accounts for Size bytes of record data written.
+  void noteData(uint64_t Size);
   std::string centralDirectoryEntry(const Entry &E) const;
 
   int FD;
@@ -100,16 +106,12 @@ private:
   bool InRecord = false;
   uint64_t Remaining = 0;
   uint64_t DataWritten = 0;
-  uint64_t KernelCopied = 0;
-  /// Cleared after the first copy_file_range failure: the output (a pipe, a
-  /// file system without support) takes write() from then on.
-  bool TryKernelCopy = true;
-  bool ComputeCRC = true;
-  std::vector<uint8_t> ChunkBuffer;
+  std::unique_ptr<detail::RangeCopier> Copier;
   llvm::unique_function<void(uint64_t)> Progress;
 };
 
 /// CRC-32 (zip's polynomial), fed incrementally: Crc = crc32Update(Crc, ...).
+/// libdeflate's folding (carry-less multiply) implementation.
 uint32_t crc32Update(uint32_t CRC, llvm::ArrayRef<uint8_t> Data);
 
 } // namespace wopt
