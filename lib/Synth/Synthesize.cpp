@@ -31,7 +31,6 @@ using namespace wopt::synth;
 
 namespace {
 
-
 /// How well a state matches the target. Compared lexicographically: target
 /// entries in place first, then entries present under the right name,
 /// then fewer keys the target lacks.
@@ -94,9 +93,13 @@ bool better(const State &A, const State &B) {
   return A.Seq < B.Seq;
 }
 
+/// A copy of C's object graph for a trial run: every node with identity is
+/// copied once (sharing and cycles are kept, edges point into the copy),
+/// tensors keep their storages, so no tensor byte is copied. Passes change
+/// tensors through ownTensor but record history (renames) in place: the
+/// copy keeps that history off the input's nodes.
 std::unique_ptr<Checkpoint> copyCheckpoint(const Checkpoint &C) {
-  auto N =
-      std::make_unique<Checkpoint>(C.root() ? C.root()->clone() : ValuePtr());
+  auto N = std::make_unique<Checkpoint>();
   N->SourcePath = C.SourcePath;
   N->Format = C.Format;
   N->FormatVersion = C.FormatVersion;
@@ -104,7 +107,39 @@ std::unique_ptr<Checkpoint> copyCheckpoint(const Checkpoint &C) {
   N->RecordPrefix = C.RecordPrefix;
   N->Source = C.Source;
   N->Removed = C.Removed;
+  if (!C.root())
+    return N;
+  DenseMap<const Value *, ValuePtr> Copies;
+  std::vector<ValuePtr> Made;
+  forEachNode(*C.root(), [&](const Value &V) {
+    if (V.hasIdentity()) {
+      Made.push_back(V.copyNode());
+      Copies[&V] = Made.back();
+    }
+    return true;
+  });
+  for (const ValuePtr &V : Made)
+    forEachChildSlot(*V, [&](ValuePtr &Slot) {
+      auto It = Slot ? Copies.find(Slot.get()) : Copies.end();
+      if (It != Copies.end())
+        Slot = It->second;
+    });
+  auto Root = Copies.find(C.root().get());
+  N->setRoot(Root != Copies.end() ? Root->second : C.root());
+  for (ValuePtr &V : Made)
+    N->graph().adopt(std::move(V));
   return N;
+}
+
+/// A non-tensor entry, by what it holds (copies of a state have new nodes).
+void printEntryValue(raw_ostream &OS, const Value &V) {
+  OS << unsigned(V.kind());
+  if (auto *I = dyn_cast<IntValue>(&V))
+    OS << '=' << I->value();
+  else if (auto *S = dyn_cast<StringValue>(&V))
+    OS << '=' << S->value();
+  else
+    OS << '#' << V.countNodes();
 }
 
 /// The state dict's names and tensors (storage, offset, dtype, shape,
@@ -119,7 +154,9 @@ uint64_t fingerprint(const Checkpoint &C) {
     OS << E.keyString().value_or("") << '\0';
     auto *T = dyn_cast_or_null<TensorValue>(E.Val.get());
     if (!T) {
-      OS << uintptr_t(E.Val.get()) << '\0';
+      if (E.Val)
+        printEntryValue(OS, *E.Val);
+      OS << '\0';
       continue;
     }
     // A pass that wrote data names the storage after the key it wrote
