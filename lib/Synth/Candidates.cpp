@@ -110,7 +110,7 @@ void headRenames(const KeySets &K, std::vector<Candidate> &Out) {
   for (const auto &[Prefix, N] : ByPrefix) {
     std::string Rule = Prefix.empty()
                            ? std::string("head\\.(.*)=>head.fc.$1")
-                           : regexLiteral(Prefix) + "\\.head\\.(.*)=>" +
+                           : escapeRegex(Prefix) + "\\.head\\.(.*)=>" +
                                  Prefix + ".head.fc.$1";
     if (std::optional<std::string> Q = value(Rule))
       Out.push_back(
@@ -330,16 +330,6 @@ void commonPrefixes(const Diff &D, std::vector<Candidate> &Out) {
 }
 
 } // namespace
-
-std::string regexLiteral(StringRef S) {
-  std::string R;
-  for (char C : S) {
-    if (StringRef("\\^$.|?*+()[]{}").contains(C))
-      R += '\\';
-    R += C;
-  }
-  return R;
-}
 
 std::vector<Candidate> unwrapCandidates(const Checkpoint &C) {
   std::vector<Candidate> Out;

@@ -82,9 +82,6 @@ std::vector<Candidate> unwrapCandidates(const Checkpoint &C);
 std::vector<Candidate> stateDictCandidates(const Diff &D,
                                            const PassRegistry &R);
 
-/// S spelled as an anchored POSIX regex literal (rename rules).
-std::string regexLiteral(llvm::StringRef S);
-
 } // namespace synth
 } // namespace wopt
 
