@@ -121,7 +121,9 @@ std::vector<OptionSpec> buildOptionTable() {
        Flag(&DriverOptions::SplitInputFile)},
       {"pass-pipeline", "pipeline", "Pipeline",
        "The passes to run, e.g. 'unwrap{key=teacher},rename{rule=a=>b}', or "
-       "@FILE: a .wpipe file, one pass per line, // comments",
+       "@FILE: a .wpipe file, one pass per line, // comments, or 'auto' "
+       "(with -target: find the pipeline; auto{allow-missing=...} passes "
+       "options to the final verification)",
        [](O D, StringRef V) {
          D.Pipeline = V.str();
          D.PipelineGiven = true;
@@ -138,7 +140,8 @@ std::vector<OptionSpec> buildOptionTable() {
        "What the result must match: a manifest, or any checkpoint of the "
        "model (its state dict). Passes keep the keys it expects, the "
        "pipeline ends in a verification (exit 1 on a mismatch); without -o, "
-       "only the verdict is printed",
+       "only the verdict is printed. Without -pass-pipeline, wopt finds the "
+       "pipeline itself and prints it",
        [](O D, StringRef V) {
          D.TargetPath = V.str();
          return Error::success();
@@ -660,8 +663,8 @@ void reportSynthesis(const DriverOptions &Opts, const SynthesisResult &Res) {
   Remark("the input: " + Res.Before);
   for (size_t I = 0; I < Res.Steps.size(); ++I) {
     const SynthesisStep &S = Res.Steps[I];
-    Remark("step " + llvm::Twine(I + 1) + ": " + S.Text + ": " + S.Why + "; then " +
-           S.After);
+    Remark("step " + llvm::Twine(I + 1) + ": " + S.Text + ": " + S.Why +
+           "; then " + S.After);
   }
   for (const std::string &N : Res.Notes)
     Remark(N);
@@ -672,8 +675,9 @@ void reportSynthesis(const DriverOptions &Opts, const SynthesisResult &Res) {
   if (Res.Complete && P.empty() && !Res.Prune)
     return; // the input fits: the verdict says so
   llvm::errs() << "wopt: synthesized pipeline"
-               << (Res.Complete ? "" : " (the best found; it does not reach "
-                                       "the target)")
+               << (Res.Complete ? ""
+                                : " (the best found; it does not reach "
+                                  "the target)")
                << ": " << (P.empty() ? "(no pass)" : P) << '\n';
   for (const auto &[Alt, Why] : Res.SetAside)
     printDiag("note", "", Alt + " fits as well; not taken: " + Why);
@@ -694,11 +698,10 @@ void reportSynthesis(const DriverOptions &Opts, const SynthesisResult &Res) {
 
 /// Two pipelines fit equally with different results: say so, choose none.
 Error tieError(const DriverOptions &Opts, const SynthesisResult &Res) {
-  std::string Msg = "cannot choose a pipeline: " +
-                    std::to_string(Res.Ties.size()) +
-                    " pipelines make the checkpoint match " +
-                    Opts.TheTarget->name().str() +
-                    " equally well, with different results";
+  std::string Msg =
+      "cannot choose a pipeline: " + std::to_string(Res.Ties.size()) +
+      " pipelines make the checkpoint match " + Opts.TheTarget->name().str() +
+      " equally well, with different results";
   for (const std::string &T : Res.Ties)
     Msg += "\nnote: " + T;
   Msg += "\nhint: run the one you mean with -pass-pipeline='" +
@@ -725,8 +728,8 @@ Error synthesizeInto(const DriverOptions &Opts, const PassRegistry &R,
   PassManager VerifyPM;
   if (Error Err = parseAutoVerify(Opts, R, VerifyPM))
     return Err;
-  Expected<SynthesisResult> Res = synthesizePipeline(
-      C, Opts.TheTarget, R, synthesisOptions(VerifyPM));
+  Expected<SynthesisResult> Res =
+      synthesizePipeline(C, Opts.TheTarget, R, synthesisOptions(VerifyPM));
   if (!Res)
     return Res.takeError();
   reportSynthesis(Opts, *Res);
