@@ -11,6 +11,7 @@
 #include "wopt/Manifest/Manifest.h"
 #include "wopt/Pass/Pass.h"
 #include "wopt/Passes/Passes.h"
+#include "wopt/Serialization/Output.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
 
@@ -144,16 +145,15 @@ private:
     });
   }
 
+  /// Written as every output is (wopt/Serialization/Output.h): complete
+  /// or not at all.
   Error writeReportFile(const Comparison &R) const {
-    std::error_code EC;
-    raw_fd_ostream OS(*ReportPath, EC, sys::fs::OF_Text);
-    if (EC)
-      return error("cannot write report " + *ReportPath + ": " + EC.message());
-    writeJSONReport(R, OS);
-    OS.close();
-    if (OS.has_error())
-      return error("cannot write report " + *ReportPath + ": " +
-                   OS.error().message());
+    Error E = writeOutputFile(*ReportPath, [&](raw_ostream &OS) {
+      writeJSONReport(R, OS);
+      return Error::success();
+    });
+    if (E)
+      return error("cannot write the report: " + toString(std::move(E)));
     return Error::success();
   }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages wopt needs, only those that are missing.
+# --fuzz: those `make fuzz` needs instead (clang 19 and its libFuzzer).
 set -euo pipefail
 
 PACKAGES=(
@@ -11,6 +12,9 @@ PACKAGES=(
   python3-torch python3-numpy
   time  # /usr/bin/time: peak RSS in test/bench (make bench) and graph-memo-blowup.test
 )
+if [ "${1:-}" = "--fuzz" ]; then
+  PACKAGES=(clang-19 libclang-rt-19-dev)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -96,7 +96,10 @@ std::vector<StringRef> wopt::splitOptionList(StringRef S) {
 }
 
 std::string wopt::quoteOptionValue(StringRef V) {
-  if (!V.empty() && findValueEnd(V, 0, /*StopAtComma=*/true) == V.size() &&
+  // A bare value must end where the closing brace of `{opt=V}` begins: an
+  // unclosed bracket or quote in V would swallow it.
+  std::string Closed = (V + "}").str();
+  if (!V.empty() && findValueEnd(Closed, 0, /*StopAtComma=*/true) == V.size() &&
       !isWrapped(V) && V.front() != '\'' && V.front() != '"')
     return V.str();
   if (!V.contains('\''))

@@ -378,8 +378,16 @@ Error PipelineParser::addPass(const PassInfo &Info, const ParsedElement &E,
                               PassList &Out) const {
   std::unique_ptr<Pass> P = Info.Factory(Info);
   for (const ParsedOption &O : E.Options) {
-    bool Known = llvm::any_of(
+    auto It = llvm::find_if(
         P->options(), [&](const OptionBase *B) { return B->name() == O.Key; });
+    bool Known = It != P->options().end();
+    // A list takes more items from a repeat; any other option would lose
+    // its first value without a word.
+    if (Known && (*It)->typeName() != "list" &&
+        llvm::any_of(llvm::make_range(E.Options.data(), &O),
+                     [&](const ParsedOption &B) { return B.Key == O.Key; }))
+      return fail(O.KeyPos, "option '" + O.Key + "' of pass '" + E.Name +
+                                "' is given twice");
     if (!Known) {
       std::string Opts = listOptions(*P);
       return fail(O.KeyPos,

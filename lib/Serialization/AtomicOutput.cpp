@@ -3,7 +3,13 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Signals.h"
+#include "llvm/Support/raw_ostream.h"
 #include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 using namespace wopt;
@@ -14,33 +20,112 @@ using namespace llvm;
 /// that exporting never holds much more than one chunk in memory.
 static constexpr size_t ChunkSize = RangeCopier::ChunkSize;
 
+static std::error_code errnoCode() {
+  return std::error_code(errno, std::generic_category());
+}
+
 Expected<std::unique_ptr<AtomicOutput>> AtomicOutput::create(StringRef Path) {
+  Expected<OutputTarget> T = resolveOutput(Path);
+  if (!T)
+    return T.takeError();
   std::unique_ptr<AtomicOutput> Out(new AtomicOutput());
+  Out->Target = std::move(*T);
   Out->Dest = Path.str();
   Out->Buffer.reserve(ChunkSize);
-  if (Path == "-") { // stdout: streamed as is, nothing to rename
+  switch (Out->Target.TheKind) {
+  case OutputTarget::Kind::Stdout:
+    // What the driver already printed goes first.
+    outs().flush();
     Out->FD = STDOUT_FILENO;
     Out->Dest = "<stdout>";
     Out->Copier.emplace(Out->FD);
     return Out;
+  case OutputTarget::Kind::Direct: {
+    // A FIFO blocks here until it has a reader, as `cat > fifo` does.
+    int Flags =
+        O_WRONLY | O_CLOEXEC | O_NOCTTY | (Out->Target.Truncate ? O_TRUNC : 0);
+    do
+      Out->FD = ::open(Out->Target.File.c_str(), Flags);
+    while (Out->FD < 0 && errno == EINTR);
+    if (Out->FD < 0)
+      return Out->fail("cannot open", errnoCode());
+    Out->Copier.emplace(Out->FD);
+    return Out;
   }
-  SmallString<256> Dir(sys::path::parent_path(Path));
+  case OutputTarget::Kind::File:
+    if (Error E = Out->openTemporary())
+      return E;
+    if (Error E = Out->keepModeAndOwner())
+      return E;
+    Out->Copier.emplace(Out->FD);
+    return Out;
+  }
+  llvm_unreachable("covered switch");
+}
+
+/// O_TMPFILE gives a file with no name, which the kernel frees when the
+/// descriptor closes, however the process ends. Linking it later needs
+/// /proc/self/fd (linkat with AT_EMPTY_PATH would need a capability).
+Error AtomicOutput::openTemporary() {
+  std::string Dir = sys::path::parent_path(Target.File).str();
   if (Dir.empty())
     Dir = ".";
+  // WOPT_NO_TMPFILE=1 takes the fallback everywhere: the tests of the
+  // named temporary file run on filesystems that all have O_TMPFILE.
+  static const bool CanLinkUnnamed =
+      ::access("/proc/self/fd", X_OK) == 0 && !std::getenv("WOPT_NO_TMPFILE");
+  if (CanLinkUnnamed) {
+    FD = ::open(Dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+    if (FD >= 0) {
+      Unnamed = true;
+      return Error::success();
+    }
+    // Anything but "this filesystem has no O_TMPFILE" is the answer.
+    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+      return fail("cannot create a file in '" + Dir + "'", errnoCode());
+  }
   SmallString<256> Model(Dir);
-  sys::path::append(Model, "." + sys::path::filename(Path) + ".tmp-%%%%%%");
-  if (std::error_code EC =
-          sys::fs::createUniqueFile(Model, Out->FD, Out->TempPath))
-    return createStringError(EC, "cannot create '%s' in '%s': %s",
-                             Path.str().c_str(), Dir.c_str(),
-                             EC.message().c_str());
-  sys::RemoveFileOnSignal(Out->TempPath);
-  Out->Copier.emplace(Out->FD);
-  return Out;
+  sys::path::append(Model,
+                    "." + sys::path::filename(Target.File) + ".tmp-%%%%%%");
+  if (std::error_code EC = sys::fs::createUniqueFile(Model, FD, TempPath))
+    return fail("cannot create a file in '" + Dir + "'", EC);
+  sys::RemoveFileOnSignal(TempPath);
+  return Error::success();
+}
+
+/// Before any byte is written, so that a private file's replacement is
+/// never readable by others, not even while it is being written.
+Error AtomicOutput::keepModeAndOwner() {
+  if (!Target.Exists)
+    return Error::success(); // 0666 & ~umask, from open()
+  struct stat S;
+  if (::fstat(FD, &S) != 0)
+    return fail("cannot stat the temporary file", errnoCode());
+  // Only root can give a file away; others keep the group if they may.
+  if ((S.st_uid != Target.UID || S.st_gid != Target.GID) &&
+      ::fchown(FD, ::geteuid() == 0 ? Target.UID : uid_t(-1), Target.GID) !=
+          0 &&
+      ::geteuid() == 0)
+    return fail("cannot give the new file the old one's owner", errnoCode());
+  // After fchown, which clears set-user-ID and set-group-ID bits.
+  if (::fchmod(FD, Target.Mode) != 0)
+    return fail("cannot give the new file the old one's mode", errnoCode());
+  return Error::success();
+}
+
+Error AtomicOutput::nameOutput(Error E) const {
+  return handleErrors(
+      std::move(E), [&](std::unique_ptr<ErrorInfoBase> Info) -> Error {
+        std::error_code EC = Info->convertToErrorCode();
+        if (EC.category() != std::generic_category())
+          return Error(std::move(Info));
+        return createStringError(EC, Dest + ": " + Info->message());
+      });
 }
 
 AtomicOutput::~AtomicOutput() {
-  if (FD >= 0 && FD != STDOUT_FILENO)
+  // Closing an unlinked O_TMPFILE is all it takes to drop it.
+  if (FD >= 0 && Target.TheKind != OutputTarget::Kind::Stdout)
     ::close(FD);
   if (!Committed && !TempPath.empty()) {
     sys::fs::remove(TempPath);
@@ -153,22 +238,83 @@ Error AtomicOutput::writeStorageRange(const Storage &S, uint64_t Offset,
   return Error::success();
 }
 
+namespace {
+
+/// Blocks every signal that can be blocked while alive: between linking the
+/// file under a hidden name and renaming it, an interrupt would leave that
+/// name behind.
+class SignalBlocker {
+public:
+  SignalBlocker() {
+    sigset_t All;
+    sigfillset(&All);
+    ::pthread_sigmask(SIG_BLOCK, &All, &Old);
+  }
+  ~SignalBlocker() { ::pthread_sigmask(SIG_SETMASK, &Old, nullptr); }
+
+private:
+  sigset_t Old;
+};
+
+} // namespace
+
+/// linkat cannot replace a file: a new name is linked directly, an existing
+/// file is replaced by linking a hidden unique name and renaming it over
+/// the file (only SIGKILL between the two calls leaves that name).
+Error AtomicOutput::linkIntoPlace() {
+  std::string Proc = "/proc/self/fd/" + std::to_string(FD);
+  const std::string &File = Target.File;
+  if (!Target.Exists) {
+    if (::linkat(AT_FDCWD, Proc.c_str(), AT_FDCWD, File.c_str(),
+                 AT_SYMLINK_FOLLOW) == 0)
+      return Error::success();
+    if (errno != EEXIST)
+      return fail("cannot link the output into place", errnoCode());
+    // Created since create(): replaced like any existing file.
+  }
+  SmallString<256> Model(sys::path::parent_path(File));
+  sys::path::append(Model, "." + sys::path::filename(File) + ".tmp-%%%%%%");
+  SignalBlocker Block;
+  for (unsigned Try = 0; Try < 128; ++Try) {
+    SmallString<256> Hidden;
+    sys::fs::createUniquePath(Model, Hidden, /*MakeAbsolute=*/false);
+    if (::linkat(AT_FDCWD, Proc.c_str(), AT_FDCWD, Hidden.c_str(),
+                 AT_SYMLINK_FOLLOW) != 0) {
+      if (errno == EEXIST)
+        continue;
+      return fail("cannot link the output into place", errnoCode());
+    }
+    if (::rename(Hidden.c_str(), File.c_str()) != 0) {
+      std::error_code EC = errnoCode();
+      ::unlink(Hidden.c_str());
+      return fail("cannot rename the new file into place", EC);
+    }
+    return Error::success();
+  }
+  return fail("cannot link the output into place",
+              std::make_error_code(std::errc::file_exists));
+}
+
 Error AtomicOutput::commit() {
   if (Error E = flushBuffer())
     return E;
-  if (TempPath.empty()) { // stdout
+  if (Target.TheKind == OutputTarget::Kind::Stdout) {
     FD = -1;
     Committed = true;
     return Error::success();
   }
+  if (Unnamed)
+    if (Error E = linkIntoPlace())
+      return E;
   int Closing = FD;
   FD = -1;
   if (::close(Closing) != 0)
-    return fail("close failed",
-                std::error_code(errno, std::generic_category()));
-  if (std::error_code EC = sys::fs::rename(TempPath, Dest))
-    return fail("cannot rename the temporary file into place", EC);
-  sys::DontRemoveFileOnSignal(TempPath);
+    return fail("close failed", errnoCode());
+  if (!TempPath.empty()) {
+    if (std::error_code EC = sys::fs::rename(TempPath, Target.File))
+      return fail("cannot rename the temporary file into place", EC);
+    sys::DontRemoveFileOnSignal(TempPath);
+  }
   Committed = true;
   return Error::success();
 }

@@ -220,9 +220,13 @@ FlatbufferWriter::refs(const std::vector<DictEntry> &Entries) {
 flatbuffers::Offset<fb::Provenance>
 FlatbufferWriter::emitProvenance(const Provenance &P) {
   std::vector<flatbuffers::Offset<fb::HistoryStep>> Steps;
-  for (const Provenance::Step &S : P.History)
-    Steps.push_back(fb::CreateHistoryStepDirect(
-        B, S.Pass.c_str(), S.From.c_str(), S.To.c_str(), S.Note.c_str()));
+  // CreateString(std::string), not the *Direct helpers' const char *: a
+  // name may hold NUL bytes.
+  for (const Provenance::Step &S : P.History) {
+    auto Pass = B.CreateString(S.Pass), From = B.CreateString(S.From),
+         To = B.CreateString(S.To), Note = B.CreateString(S.Note);
+    Steps.push_back(fb::CreateHistoryStep(B, Pass, From, To, Note));
+  }
   auto Keys = B.CreateVectorOfStrings(P.KeyPath);
   return fb::CreateProvenance(B, B.CreateString(P.File), Keys,
                               B.CreateString(P.StorageKey),
@@ -249,9 +253,13 @@ FlatbufferWriter::NodeRef FlatbufferWriter::emitTensor(const TensorValue &T) {
 FlatbufferWriter::NodeRef FlatbufferWriter::emitOpaque(const OpaqueValue &O) {
   std::vector<uint32_t> List = refs(O.ListItems);
   std::vector<uint32_t> Dict = refs(O.DictItems);
-  auto FO = fb::CreateOpaqueDirect(
-      B, O.module().c_str(), O.name().c_str(), toSchema(O.construct()),
-      ref(O.Args), ref(O.Kwargs), ref(O.State), &List, &Dict, ref(O.Callee));
+  // CreateString(std::string), not the *Direct helpers' const char *: a
+  // name may hold NUL bytes.
+  auto Module = B.CreateString(O.module()), Name = B.CreateString(O.name());
+  auto ListVec = B.CreateVector(List), DictVec = B.CreateVector(Dict);
+  auto FO = fb::CreateOpaque(B, Module, Name, toSchema(O.construct()),
+                             ref(O.Args), ref(O.Kwargs), ref(O.State), ListVec,
+                             DictVec, ref(O.Callee));
   fb::NodeBuilder N(B);
   N.add_kind(fb::ValueKind::Opaque);
   N.add_opaque(FO);
@@ -307,9 +315,12 @@ void FlatbufferWriter::build(uint64_t DataStart, std::vector<Blob> &Blobs) {
       Blobs[I] = {At, S.numBytes()};
       At += S.numBytes();
     }
-    Entries.push_back(fb::CreateStorageEntryDirect(
-        B, S.key().c_str(), dtypeName(S.elementType()).data(), !S.hasData(),
-        Blobs[I].Offset, S.numBytes(), S.location().c_str()));
+    auto Key = B.CreateString(S.key());
+    auto Type = B.CreateString(dtypeName(S.elementType()).str());
+    auto Location = B.CreateString(S.location());
+    Entries.push_back(fb::CreateStorageEntry(B, Key, Type, !S.hasData(),
+                                             Blobs[I].Offset, S.numBytes(),
+                                             Location));
   }
   auto StorVec = B.CreateVector(Entries);
   std::vector<NodeRef> Nodes;

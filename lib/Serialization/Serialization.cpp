@@ -35,14 +35,14 @@ StringRef wopt::formatName(FileFormat F) {
 }
 
 /// safetensors: u64 header length, then a JSON object. The length is not
-/// checked against the file here, so that the reader can say what is wrong
-/// with it; the 2^40 bound only keeps text files (whose first eight bytes
-/// read as a huge number) out.
+/// checked here, however large, so that the reader can say what is wrong
+/// with it (a header that claims 2^62 bytes is a safetensors file that
+/// lies, not an unknown format); the '{' keeps text files out.
 static bool isSafetensors(StringRef S) {
   if (S.size() < 9)
     return false;
   uint64_t N = support::endian::read64le(S.data());
-  return N >= 2 && N < (1ull << 40) && S[8] == '{';
+  return N >= 2 && S[8] == '{';
 }
 
 FileFormat wopt::detectFormat(ArrayRef<uint8_t> Bytes) {
@@ -98,7 +98,7 @@ Expected<std::unique_ptr<Checkpoint>> wopt::importFile(StringRef Path) {
   return createStringError(
       inconvertibleErrorCode(),
       Path + ": not a checkpoint wopt can read (expected a torch.save zip or "
-             "legacy file, or .wir text)");
+             "legacy file, safetensors, .wopt or .wir text)");
 }
 
 std::optional<EmitKind> wopt::parseEmitKind(StringRef Name) {

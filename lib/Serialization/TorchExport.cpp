@@ -430,14 +430,15 @@ uint64_t totalBytes(ArrayRef<StorageRecord> Records) {
   return N;
 }
 
-/// Writes through Write into a temporary file beside Path that is renamed
-/// over Path only when everything was written.
+/// Writes through Write to Path with the output semantics of
+/// wopt/Serialization/Output.h (a file appears only once complete; "-", a
+/// device or a FIFO is streamed to).
 Error writeAtomically(StringRef Path, function_ref<Error(int FD)> Write) {
   auto Out = detail::AtomicOutput::create(Path);
   if (!Out)
     return Out.takeError();
   if (Error E = Write((*Out)->fd()))
-    return E; // the destructor removes the temporary file
+    return (*Out)->nameOutput(std::move(E)); // the destructor drops the file
   return (*Out)->commit();
 }
 
@@ -469,12 +470,6 @@ Error exportTorch(const Checkpoint &C, StringRef Path,
       Bar->done();
     return E;
   };
-  if (Path == "-") {
-    // Flush whatever the driver already wrote to stdout before writing
-    // around its buffer.
-    outs().flush();
-    return Write(STDOUT_FILENO);
-  }
   return writeAtomically(Path, Write);
 }
 

@@ -13,6 +13,7 @@
 #include "wopt/Manifest/Target.h"
 #include "wopt/Pass/PassManager.h"
 #include "wopt/Serialization/FlatBuffers.h"
+#include "wopt/Serialization/Output.h"
 #include "wopt/Serialization/Safetensors.h"
 #include "wopt/Serialization/Serialization.h"
 #include "wopt/Serialization/Torch.h"
@@ -22,6 +23,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
+#include <csignal>
 #include <functional>
 
 using namespace wopt;
@@ -440,6 +442,16 @@ int reportError(StringRef Input, Error E) {
   return Code;
 }
 
+/// Prints an error of writing the output and returns 2. One that names the
+/// output (a full disk, a device that refuses) is about the output, not
+/// the input: the input is then not put in front.
+int reportOutputError(StringRef Input, StringRef Output, Error E) {
+  std::string Msg = llvm::toString(std::move(E));
+  StringRef Shown = Output == "-" ? StringRef("<stdout>") : Output;
+  printDiag("error", StringRef(Msg).starts_with(Shown) ? "" : Input, Msg);
+  return 2;
+}
+
 DiagnosticHandler makeDiagnosticHandler(StringRef Input, bool Remarks,
                                         unsigned *NumWarnings) {
   std::string In = Input.str();
@@ -838,7 +850,7 @@ Error Driver::emit(const Checkpoint &C) const {
   default:
     break;
   }
-  return llvm::writeToOutput(outputPath(Opts), [&](llvm::raw_ostream &OS) {
+  return writeOutputFile(outputPath(Opts), [&](llvm::raw_ostream &OS) {
     return emitToStream(C, OS);
   });
 }
@@ -908,12 +920,12 @@ int Driver::runSplit() const {
   // A file is only written when every part succeeded; stdout shows what did.
   if (Code && Opts.Output && *Opts.Output != "-")
     return Code;
-  if (Error Err =
-          llvm::writeToOutput(outputPath(Opts), [&](llvm::raw_ostream &OS) {
-            OS << Output;
-            return Error::success();
-          }))
-    Code = std::max(Code, reportError(Opts.Input, std::move(Err)));
+  if (Error Err = writeOutputFile(outputPath(Opts), [&](llvm::raw_ostream &OS) {
+        OS << Output;
+        return Error::success();
+      }))
+    Code = std::max(
+        Code, reportOutputError(Opts.Input, outputPath(Opts), std::move(Err)));
   return Code;
 }
 
@@ -1045,6 +1057,13 @@ int wopt::woptMain(int Argc, char **Argv, const PassRegistry &Registry) {
   Expected<EmitKind> Kind = checkUsage(Opts, Registry);
   if (!Kind)
     return reportError("", Kind.takeError());
+  // Before any work: a directory, an unwritable place or the input itself
+  // as the output costs no import and no export.
+  if (Error Err = checkOutputPath(outputPath(Opts), Opts.Input))
+    return reportError("", std::move(Err));
+  // Past `ulimit -f`, write() then fails with EFBIG (a clean error, no
+  // partial file) instead of SIGXFSZ killing the process.
+  std::signal(SIGXFSZ, SIG_IGN);
 
   Driver D(Opts, Registry, *Kind);
   if (Opts.SplitInputFile)
@@ -1059,6 +1078,6 @@ int wopt::woptMain(int Argc, char **Argv, const PassRegistry &Registry) {
     return 0;
   }
   if (Error Err = D.emit(**C))
-    return reportError(Opts.Input, std::move(Err));
+    return reportOutputError(Opts.Input, outputPath(Opts), std::move(Err));
   return 0;
 }

@@ -28,7 +28,9 @@ namespace wopt {
 /// descriptor lets exporters copy ranges kernel-side (copy_file_range).
 class SourceFile {
 public:
-  /// Maps Path ("-" reads stdin into memory). The error names the file.
+  /// Maps Path. "-" is stdin: mapped itself when it is a regular file,
+  /// else first copied to an unnamed temporary file in $TMPDIR (or /tmp),
+  /// so memory stays flat for any size. The error names the file.
   static llvm::Expected<std::shared_ptr<SourceFile>> open(llvm::StringRef Path);
   /// Wraps bytes already in memory (tests, stdin). FD is -1.
   static std::shared_ptr<SourceFile>

@@ -1,0 +1,106 @@
+//===- RoundTrip.cpp - read -> write -> read for the checkpoint readers ---===//
+#include "RoundTrip.h"
+#include "wopt/IR/TextIR.h"
+#include "wopt/Serialization/FlatBuffers.h"
+#include "wopt/Serialization/Safetensors.h"
+#include "wopt/Serialization/Torch.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace llvm;
+
+namespace wopt {
+namespace fuzz {
+
+namespace {
+
+struct Exporter {
+  EmitKind Kind;
+  const char *Ext;
+  Error (*Write)(const Checkpoint &, StringRef);
+};
+
+Error writeTorch(const Checkpoint &C, StringRef Path) {
+  return exportTorch(C, Path);
+}
+
+/// The text IR with every byte of data inline: the text exporter of a
+/// lossless round trip.
+Error writeText(const Checkpoint &C, StringRef Path) {
+  std::error_code EC;
+  raw_fd_ostream OS(Path, EC);
+  if (EC)
+    return errorCodeToError(EC);
+  PrintOptions Opts;
+  Opts.InlineDataLimit = UINT64_MAX;
+  printCheckpoint(C, OS, Opts);
+  return Error::success();
+}
+
+const Exporter Exporters[] = {
+    {EmitKind::Torch, ".pth", writeTorch},
+    {EmitKind::Safetensors, ".safetensors", exportSafetensors},
+    {EmitKind::FlatBuffers, ".wopt", exportFlatBuffers},
+    {EmitKind::Text, ".wir", writeText},
+};
+
+/// One export and its reading back; compares with Before when Same.
+void exportAndRead(StringRef Target, const Checkpoint &C, const Exporter &X,
+                   bool Same, const std::string &Before) {
+  if (skipKnownIssues() &&
+      (((X.Kind == EmitKind::Torch || X.Kind == EmitKind::Text) &&
+        hasUnpicklableText(*C.root())) ||
+       ((X.Kind == EmitKind::Safetensors || X.Kind == EmitKind::Text) &&
+        hasDuplicateKeys(*C.root()))))
+    return;
+  std::string Path = scratchPath(X.Ext);
+  if (Error E = X.Write(C, Path)) {
+    // An exporter may refuse a value its format cannot hold; it must say
+    // why and leave nothing behind.
+    expectCleanError(std::move(E));
+    if (sys::fs::exists(Path))
+      propertyFailed(Target, std::string("a failed ") + X.Ext +
+                                 " export left a file behind");
+    return;
+  }
+  Expected<std::unique_ptr<Checkpoint>> Again = importFile(Path);
+  removeScratch(Path);
+  if (!Again)
+    propertyFailed(
+        Target,
+        std::string("the ") + X.Ext +
+            " export does not read back: " + toString(Again.takeError()),
+        Before);
+  if (!Same)
+    return;
+  std::string After = printWithData(**Again);
+  if (Before != After)
+    propertyFailed(Target,
+                   std::string("read -> write ") + X.Ext +
+                       " -> read changed the checkpoint",
+                   Before, After);
+}
+
+} // namespace
+
+int roundTrip(StringRef Target, const uint8_t *Data, size_t Size,
+              StringRef Name, ImportFn Import, EmitKind Native) {
+  Expected<std::unique_ptr<Checkpoint>> C = Import(memFile(Data, Size, Name));
+  if (!C) {
+    expectCleanError(C.takeError());
+    return 0;
+  }
+  checkExports(Target, **C, Native, printWithData(**C));
+  return 0;
+}
+
+void checkExports(StringRef Target, const Checkpoint &C, EmitKind Native,
+                  const std::string &Before) {
+  if (!smallEnoughToWrite(C))
+    return;
+  for (const Exporter &X : Exporters)
+    exportAndRead(Target, C, X, X.Kind == Native, Before);
+}
+
+} // namespace fuzz
+} // namespace wopt
