@@ -212,6 +212,8 @@ private:
   StringMap<unsigned> TargetIndex;
   std::vector<std::unique_ptr<State>> All;
   std::vector<std::string> Notes;
+  /// Why the last trial that failed did (its error's first line).
+  std::string LastFailure;
   unsigned Trials = 0;
 };
 
@@ -282,8 +284,8 @@ std::unique_ptr<State> Search::trial(const State &From, const Candidate &Cand,
   S->Seq = ++Trials;
   if (Error E = PM.run(*S->C)) {
     std::string Msg = toString(std::move(E));
-    std::string Note =
-        Cand.Text + ": not taken: " + StringRef(Msg).split('\n').first.str();
+    LastFailure = StringRef(Msg).split('\n').first.str();
+    std::string Note = Cand.Text + ": not taken: " + LastFailure;
     if (Explain && !is_contained(Notes, Note))
       Notes.push_back(Note);
     return nullptr;
@@ -324,8 +326,7 @@ void Search::seedNamedPipelines(std::vector<std::unique_ptr<State>> &Beam) {
         trial(Start, {P.Name, "named pipeline: " + P.Summary}, false);
     if (!S) {
       Notes.push_back("named pipeline '" + P.Name +
-                      "' does not fit: its signature keys are absent or a "
-                      "pass failed");
+                      "' not taken: " + LastFailure);
       continue;
     }
     Notes.push_back("named pipeline '" + P.Name + "' fits: " + describe(*S));
