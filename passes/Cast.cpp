@@ -238,20 +238,17 @@ public:
     if (ToTarget && !target())
       return error("to=target needs a -target=FILE (a manifest or a "
                    "checkpoint of the model) to take the dtypes from");
-    std::vector<GlobPattern> Globs;
-    for (const std::string &K : Keys) {
-      Expected<GlobPattern> G = GlobPattern::create(K);
-      if (!G)
-        return error("keys='" + K + "': " + toString(G.takeError()));
-      Globs.push_back(std::move(*G));
-    }
-    std::vector<unsigned> Hits(Globs.size(), 0);
+    Expected<std::vector<GlobPattern>> Globs = passutil::compileKeyGlobs(*Keys);
+    if (!Globs)
+      return error(toString(Globs.takeError()));
+    std::vector<unsigned> Hits(Globs->size(), 0);
     DType Fixed = ToTarget ? DType::Float32 : *parseDTypeName(*To);
     bool BigEndian = C.ByteOrder == "big";
     for (DictEntry &E : SD->entries()) {
       std::optional<StringRef> K = E.keyString();
       auto *T = dyn_cast_or_null<TensorValue>(E.Val.get());
-      if (!K || !T || !castable(T->dtype()) || !matches(Globs, *K, Hits))
+      if (!K || !T || !castable(T->dtype()) ||
+          (!Globs->empty() && !passutil::matchCounting(*Globs, *K, Hits)))
         continue;
       DType Want = Fixed;
       if (ToTarget) {
@@ -268,7 +265,7 @@ public:
                      "cast");
       cast(*K, ownTensor(E), Want, BigEndian);
     }
-    for (size_t I = 0; I < Globs.size(); ++I)
+    for (size_t I = 0; I < Globs->size(); ++I)
       if (!Hits[I])
         matchedNothing("keys='" + Keys->at(I) +
                        "' matched no floating-point tensor");
@@ -276,19 +273,6 @@ public:
   }
 
 private:
-  static bool matches(ArrayRef<GlobPattern> Globs, StringRef Key,
-                      MutableArrayRef<unsigned> Hits) {
-    if (Globs.empty())
-      return true;
-    bool Any = false;
-    for (size_t I = 0; I < Globs.size(); ++I)
-      if (Globs[I].match(Key)) {
-        ++Hits[I];
-        Any = true;
-      }
-    return Any;
-  }
-
   /// Gives T a contiguous computed storage of dtype Want.
   void cast(StringRef Key, TensorValue &T, DType Want, bool BigEndian) {
     std::string Before = T.typeString();

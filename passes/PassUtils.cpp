@@ -161,5 +161,28 @@ std::string describeKeyHeads(ArrayRef<std::string> Keys, size_t Max) {
   return joinLimited(Notes, Max);
 }
 
+Expected<std::vector<GlobPattern>> compileKeyGlobs(ArrayRef<std::string> Keys) {
+  std::vector<GlobPattern> Globs;
+  for (const std::string &K : Keys) {
+    Expected<GlobPattern> G = GlobPattern::create(K);
+    if (!G)
+      return createStringError(inconvertibleErrorCode(),
+                               "keys='" + K + "': " + toString(G.takeError()));
+    Globs.push_back(std::move(*G));
+  }
+  return Globs;
+}
+
+bool matchCounting(ArrayRef<GlobPattern> Globs, StringRef Key,
+                   MutableArrayRef<unsigned> Hits) {
+  bool Any = false;
+  for (size_t I = 0; I < Globs.size(); ++I)
+    if (Globs[I].match(Key)) {
+      ++Hits[I];
+      Any = true;
+    }
+  return Any;
+}
+
 } // namespace passutil
 } // namespace wopt

@@ -12,12 +12,23 @@
 #include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/GlobPattern.h"
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace wopt {
 namespace passutil {
+
+/// The globs of a keys= option; the error is "keys='G': why".
+llvm::Expected<std::vector<llvm::GlobPattern>>
+compileKeyGlobs(llvm::ArrayRef<std::string> Keys);
+
+/// Whether Key matches one of Globs; Hits[I] counts the keys glob I matched
+/// (for the "matched nothing" warnings).
+bool matchCounting(llvm::ArrayRef<llvm::GlobPattern> Globs, llvm::StringRef Key,
+                   llvm::MutableArrayRef<unsigned> Hits);
 
 /// True when D looks like a state dict: every key is a string and at least
 /// one value is a tensor (the rule Checkpoint::stateDict() applies to the

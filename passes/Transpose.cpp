@@ -9,6 +9,7 @@
 // stays valid for them.
 //
 //===----------------------------------------------------------------------===//
+#include "PassUtils.h"
 #include "wopt/IR/StateDict.h"
 #include "wopt/Pass/Pass.h"
 #include "wopt/Passes/Passes.h"
@@ -36,19 +37,15 @@ public:
       return needsStateDict(C);
     if (Keys.empty())
       return error("no keys; give keys=GLOB,...");
-    std::vector<GlobPattern> Globs;
-    for (const std::string &K : Keys) {
-      Expected<GlobPattern> G = GlobPattern::create(K);
-      if (!G)
-        return error("keys='" + K + "': " + toString(G.takeError()));
-      Globs.push_back(std::move(*G));
-    }
-    std::vector<unsigned> Hits(Globs.size(), 0);
+    Expected<std::vector<GlobPattern>> Globs = passutil::compileKeyGlobs(*Keys);
+    if (!Globs)
+      return error(toString(Globs.takeError()));
+    std::vector<unsigned> Hits(Globs->size(), 0);
     std::vector<std::pair<StringRef, DictEntry *>> Todo;
     for (DictEntry &E : SD->entries()) {
       std::optional<StringRef> K = E.keyString();
       auto *T = dyn_cast_or_null<TensorValue>(E.Val.get());
-      if (!K || !T || !matchAny(Globs, *K, Hits))
+      if (!K || !T || !passutil::matchCounting(*Globs, *K, Hits))
         continue;
       if (T->shape().size() != 2)
         return error("'" + *K + "' is " + T->typeString() +
@@ -57,24 +54,13 @@ public:
     }
     for (auto [K, E] : Todo)
       transpose(K, ownTensor(*E));
-    for (size_t I = 0; I < Globs.size(); ++I)
+    for (size_t I = 0; I < Globs->size(); ++I)
       if (!Hits[I])
         matchedNothing("keys='" + Keys->at(I) + "' matched no tensor");
     return Error::success();
   }
 
 private:
-  static bool matchAny(ArrayRef<GlobPattern> Globs, StringRef Key,
-                       MutableArrayRef<unsigned> Hits) {
-    bool Any = false;
-    for (size_t I = 0; I < Globs.size(); ++I)
-      if (Globs[I].match(Key)) {
-        ++Hits[I];
-        Any = true;
-      }
-    return Any;
-  }
-
   void transpose(StringRef Key, TensorValue &T) {
     std::string Before = T.typeString();
     int64_t Shape[2] = {T.shape()[1], T.shape()[0]};

@@ -109,6 +109,7 @@ std::optional<EmitKind> wopt::parseEmitKind(StringRef Name) {
       .Cases("flatbuffers", "wopt", EmitKind::FlatBuffers)
       .Case("summary", EmitKind::Summary)
       .Case("manifest", EmitKind::Manifest)
+      .Case("diff", EmitKind::Diff)
       .Default(std::nullopt);
 }
 

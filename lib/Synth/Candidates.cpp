@@ -21,7 +21,7 @@ namespace wopt {
 namespace synth {
 namespace {
 
-using Mismatch = Diff::Mismatch;
+using Mismatch = Distance::Mismatch;
 
 /// Rules spelled out per key at most this many times (beyond, only globs).
 constexpr size_t MaxPerKeyRules = 256;
@@ -78,13 +78,13 @@ struct KeySets {
   StringSet<> MissingSet, UnexpectedSet;
 };
 
-KeySets keySets(const Diff &D) {
+KeySets keySets(const Distance &D) {
   KeySets K;
   for (const ManifestEntry *M : D.Missing) {
     K.Missing.push_back(M->Name);
     K.MissingSet.insert(M->Name);
   }
-  for (const Diff::Entry &E : D.Unexpected) {
+  for (const Distance::Entry &E : D.Unexpected) {
     K.Unexpected.push_back(E.Name);
     K.UnexpectedSet.insert(E.Name);
   }
@@ -189,7 +189,7 @@ void transposes(const std::vector<const Mismatch *> &Fs,
       Out.push_back({"transpose{keys=" + *L + "}", Why});
 }
 
-void shapeSteps(const Diff &D, std::vector<Candidate> &Out) {
+void shapeSteps(const Distance &D, std::vector<Candidate> &Out) {
   std::vector<const Mismatch *> Reshape, Transpose;
   for (const Mismatch &F : D.Shapes) {
     ArrayRef<int64_t> A = F.Actual.Shape, E = F.Expected->Shape;
@@ -205,7 +205,7 @@ void shapeSteps(const Diff &D, std::vector<Candidate> &Out) {
 
 /// A cast to the target's dtypes, when some tensor has another float dtype
 /// and this build has the cast pass.
-void casts(const Diff &D, const PassRegistry &R, std::vector<Candidate> &Out) {
+void casts(const Distance &D, const PassRegistry &R, std::vector<Candidate> &Out) {
   unsigned N = 0;
   std::string Example;
   for (const Mismatch &F : D.DTypes)
@@ -297,11 +297,11 @@ void inverseChunks(const KeySets &K, std::vector<Candidate> &Out) {
 /// part to keep: select it. Near-miss hints find these only when one edit
 /// reaches a target key; behind a second difference (chunked blocks under
 /// `module.`) they need proposing here.
-void commonPrefixes(const Diff &D, std::vector<Candidate> &Out) {
+void commonPrefixes(const Distance &D, std::vector<Candidate> &Out) {
   std::map<std::string, unsigned> First;
   unsigned N = 0;
   bool OrigMod = false;
-  for (const Diff::Entry &F : D.Unexpected) {
+  for (const Distance::Entry &F : D.Unexpected) {
     if (!F.IsTensor)
       continue;
     ++N;
@@ -363,7 +363,7 @@ std::vector<Candidate> unwrapCandidates(const Checkpoint &C) {
   return Out;
 }
 
-std::vector<Candidate> stateDictCandidates(const Diff &D,
+std::vector<Candidate> stateDictCandidates(const Distance &D,
                                            const PassRegistry &R) {
   std::vector<Candidate> Out;
   // A missing key a pass already removed is not brought back by running

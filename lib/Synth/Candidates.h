@@ -24,7 +24,7 @@ namespace synth {
 /// How a state dict differs from the target: what the score and the
 /// generators read. Built with hash probes and findNearMisses only (no
 /// per-key report records), since every trial run makes one.
-struct Diff {
+struct Distance {
   struct Entry {
     std::string Name;
     bool IsTensor = true;
@@ -55,16 +55,16 @@ struct Diff {
 };
 
 /// What the final verification will allow.
-struct DiffOptions {
+struct DistanceOptions {
   std::vector<llvm::GlobPattern> AllowMissing, AllowUnexpected;
 };
 
 /// SD against the target entries Target (with an index by name); keys in
 /// Removed that are missing are not offered to the hints (a pass removed
 /// them; running it again brings nothing back).
-Diff diffWithTarget(const DictValue &SD, llvm::ArrayRef<ManifestEntry> Target,
+Distance distanceToTarget(const DictValue &SD, llvm::ArrayRef<ManifestEntry> Target,
                     const llvm::StringMap<unsigned> &TargetIndex,
-                    const DiffOptions &Opts,
+                    const DistanceOptions &Opts,
                     llvm::ArrayRef<RemovedEntry> Removed);
 
 struct Candidate {
@@ -79,7 +79,7 @@ std::vector<Candidate> unwrapCandidates(const Checkpoint &C);
 /// Steps for a state whose root is a state dict, from its comparison with
 /// the target: the hints' fixes, head renames, reshapes, transposes, q/k/v
 /// concatenation, the inverse chunk layout and (when R has `cast`) a cast.
-std::vector<Candidate> stateDictCandidates(const Diff &D,
+std::vector<Candidate> stateDictCandidates(const Distance &D,
                                            const PassRegistry &R);
 
 } // namespace synth

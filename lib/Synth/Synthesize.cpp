@@ -58,7 +58,7 @@ struct State {
   std::unique_ptr<Checkpoint> C;
   std::vector<SynthesisStep> Steps;
   Score S;
-  std::optional<Diff> D;
+  std::optional<Distance> D;
   uint64_t Fingerprint = 0;
   /// Starts with a named pipeline: its layout's convention, preferred over
   /// an equally good pipeline put together step by step.
@@ -208,7 +208,7 @@ private:
   std::shared_ptr<const Target> T;
   const PassRegistry &R;
   const SynthesisOptions &Opts;
-  DiffOptions DOpts;
+  DistanceOptions DOpts;
   StringMap<unsigned> TargetIndex;
   std::vector<std::unique_ptr<State>> All;
   std::vector<std::string> Notes;
@@ -238,13 +238,13 @@ void Search::evaluate(State &S) const {
   const DictValue *SD = S.C->stateDict();
   if (!SD)
     return;
-  S.D = diffWithTarget(*SD, T->entries(), TargetIndex, DOpts, S.C->Removed);
-  const Diff &D = *S.D;
+  S.D = distanceToTarget(*SD, T->entries(), TargetIndex, DOpts, S.C->Removed);
+  const Distance &D = *S.D;
   S.S.IsStateDict = true;
   // A key can mismatch in shape and dtype at once: count keys.
   StringSet<> Mismatched;
   for (const auto *List : {&D.Shapes, &D.DTypes})
-    for (const Diff::Mismatch &M : *List)
+    for (const Distance::Mismatch &M : *List)
       Mismatched.insert(M.Actual.Name);
   S.S.Good = D.Good;
   S.S.Near = Mismatched.size();
@@ -393,19 +393,19 @@ void Search::decidePrune(const State &Best, SynthesisResult &Res) const {
   for (const ManifestEntry *M : Best.D->Missing)
     MissingShapes.insert(
         std::vector<int64_t>(M->Shape.begin(), M->Shape.end()));
-  std::vector<const Diff::Entry *> Unexpected;
-  for (const Diff::Entry &E : Best.D->Unexpected)
+  std::vector<const Distance::Entry *> Unexpected;
+  for (const Distance::Entry &E : Best.D->Unexpected)
     if (none_of(DOpts.AllowUnexpected,
                 [&](const GlobPattern &G) { return G.match(E.Name); }))
       Unexpected.push_back(&E);
   if (Unexpected.empty())
     return;
-  for (const Diff::Entry *E : Unexpected)
+  for (const Distance::Entry *E : Unexpected)
     if (E->IsTensor && MissingShapes.count(std::vector<int64_t>(
                            E->Shape.begin(), E->Shape.end())))
       return;
   Res.Prune = true;
-  for (const Diff::Entry *E : Unexpected)
+  for (const Distance::Entry *E : Unexpected)
     Res.PrunedKeys.push_back(E->Name);
 }
 

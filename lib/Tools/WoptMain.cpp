@@ -10,6 +10,7 @@
 #include "wopt/IR/TextIR.h"
 #include "wopt/IR/Verifier.h"
 #include "wopt/Manifest/Manifest.h"
+#include "wopt/Manifest/Diff.h"
 #include "wopt/Manifest/Target.h"
 #include "wopt/Pass/PassManager.h"
 #include "wopt/Serialization/FlatBuffers.h"
@@ -108,7 +109,8 @@ std::vector<OptionSpec> buildOptionTable() {
        }},
       {"emit", "kind", "Input and output",
        "Output format: text, torch, safetensors, flatbuffers, summary, "
-       "manifest (default: from the -o extension, else text)",
+       "manifest, diff (values against a -target checkpoint; exit 1 when "
+       "anything differs) (default: from the -o extension, else text)",
        [](O D, StringRef V) {
          D.Emit = V.str();
          return Error::success();
@@ -500,6 +502,8 @@ public:
   bool verifyOnly() const;
   /// "wopt: in.pth matches m.json (119 tensors)", one line per verdict.
   void printVerdicts(llvm::raw_ostream &OS) const;
+  /// -emit=diff found a difference (exit 1).
+  bool diffFoundDifferences() const { return DiffDiffers; }
 
 private:
   const DriverOptions &Opts;
@@ -510,6 +514,17 @@ private:
   mutable unsigned NumWarnings = 0;
   /// What the checking passes of the last process() concluded.
   mutable std::vector<std::string> Verdicts;
+  mutable bool DiffDiffers = false;
+
+  /// -emit=diff: the values against the target's.
+  Error emitDiff(const Checkpoint &C, llvm::raw_ostream &OS) const {
+    Expected<DiffResult> R = diffWithTarget(C, *Opts.TheTarget, Opts.Input);
+    if (!R)
+      return R.takeError();
+    printDiff(*R, OS);
+    DiffDiffers = DiffDiffers || !R->identical();
+    return Error::success();
+  }
 };
 
 //===----------------------------------------------------------------------===//
@@ -553,7 +568,8 @@ Error addTarget(const DriverOptions &Opts, const PassRegistry &R,
   if (!Opts.TheTarget)
     return Error::success();
   PM.setTarget(Opts.TheTarget);
-  if (verifiesTarget(PM))
+  // -emit=diff reports keys, dtypes and shapes itself, with the values.
+  if (verifiesTarget(PM) || Opts.Emit == "diff")
     return Error::success();
   const PassInfo *Verify = R.lookupPass(VerifyPass);
   if (!Verify)
@@ -596,7 +612,7 @@ Error writePipelineFile(const DriverOptions &Opts, const PassManager &PM) {
   std::string Header = "Pipeline wopt ran on " + Opts.Input +
                        "\n\nRun it again: wopt -pass-pipeline=@" +
                        *Opts.OutputPipeline + " <input>";
-  return llvm::writeToOutput(*Opts.OutputPipeline, [&](llvm::raw_ostream &OS) {
+  return writeOutputFile(*Opts.OutputPipeline, [&](llvm::raw_ostream &OS) {
     PM.printAsPipelineFile(OS, Header);
     return Error::success();
   });
@@ -616,9 +632,14 @@ bool isAutoSpelling(const DriverOptions &Opts) {
          (P == "auto" || P.starts_with("auto{"));
 }
 
-/// With a target, no pipeline asks synthesis for one.
+/// With a target, no pipeline asks synthesis for one; except -emit=diff,
+/// which compares the input as it is unless told `auto`.
 bool isAutoPipeline(const DriverOptions &Opts) {
-  return Opts.TargetPath && (!Opts.PipelineGiven || isAutoSpelling(Opts));
+  if (!Opts.TargetPath)
+    return false;
+  if (isAutoSpelling(Opts))
+    return true;
+  return !Opts.PipelineGiven && Opts.Emit != "diff";
 }
 
 /// `{allow-missing=...}` of auto{...}: the final verification's options,
@@ -819,6 +840,8 @@ Error Driver::emitToStream(const Checkpoint &C, llvm::raw_ostream &OS) const {
     return Error::success();
   case EmitKind::Manifest:
     return emitManifest(C, OS);
+  case EmitKind::Diff:
+    return emitDiff(C, OS);
   case EmitKind::Torch:
   case EmitKind::Safetensors:
   case EmitKind::FlatBuffers:
@@ -943,6 +966,8 @@ StringRef emitName(EmitKind K) {
     return "summary";
   case EmitKind::Manifest:
     return "manifest";
+  case EmitKind::Diff:
+    return "diff";
   }
   llvm_unreachable("covered switch");
 }
@@ -955,13 +980,16 @@ Expected<EmitKind> chooseEmitKind(const DriverOptions &Opts) {
     if (!K)
       return usageError("unknown -emit kind '" + *Opts.Emit +
                         "'\nnote: expected text, torch, safetensors, "
-                        "flatbuffers, summary or manifest");
+                        "flatbuffers, summary, manifest or diff");
     Kind = *K;
   } else if (Opts.Output && *Opts.Output != "-") {
     Kind = emitKindForPath(*Opts.Output).value_or(EmitKind::Text);
   }
   bool Binary = Kind == EmitKind::Torch || Kind == EmitKind::Safetensors ||
                 Kind == EmitKind::FlatBuffers;
+  if (Kind == EmitKind::Diff && !Opts.TheTarget)
+    return usageError("-emit=diff compares values with a -target=FILE (a "
+                      "checkpoint of the model)");
   if (Binary && !Opts.Output)
     return usageError("-emit=" + emitName(Kind) +
                       " needs -o <file> (-o - writes to stdout)");
@@ -1079,5 +1107,5 @@ int wopt::woptMain(int Argc, char **Argv, const PassRegistry &Registry) {
   }
   if (Error Err = D.emit(**C))
     return reportOutputError(Opts.Input, outputPath(Opts), std::move(Err));
-  return 0;
+  return D.diffFoundDifferences() ? 1 : 0;
 }

@@ -47,7 +47,8 @@ enum class EmitKind {
   Safetensors,
   FlatBuffers,
   Summary,
-  Manifest
+  Manifest,
+  Diff ///< values against a -target checkpoint (lib/Manifest/Diff.h)
 };
 std::optional<EmitKind> parseEmitKind(llvm::StringRef Name);
 /// From the extension of Path (.pth/.pt/.bin -> Torch, .wir -> Text, ...).

@@ -1,4 +1,4 @@
-//===- Diff.cpp - How a state dict differs from the target ----------------===//
+//===- Distance.cpp - How far a state dict is from the target ------------===//
 //
 // The verification's comparison without its report: every trial run of the
 // search makes one, so it keeps names, dtypes and shapes only, and asks
@@ -19,8 +19,8 @@ bool matchesAny(ArrayRef<GlobPattern> Globs, StringRef Name) {
   return any_of(Globs, [&](const GlobPattern &G) { return G.match(Name); });
 }
 
-Diff::Entry entryOf(const DictEntry &E) {
-  Diff::Entry Out;
+Distance::Entry entryOf(const DictEntry &E) {
+  Distance::Entry Out;
   Out.Name = E.keyString().value_or("").str();
   auto *T = dyn_cast_or_null<TensorValue>(E.Val.get());
   Out.IsTensor = T != nullptr;
@@ -33,15 +33,15 @@ Diff::Entry entryOf(const DictEntry &E) {
 
 } // namespace
 
-Diff diffWithTarget(const DictValue &SD, ArrayRef<ManifestEntry> Target,
+Distance distanceToTarget(const DictValue &SD, ArrayRef<ManifestEntry> Target,
                     const StringMap<unsigned> &TargetIndex,
-                    const DiffOptions &Opts, ArrayRef<RemovedEntry> Removed) {
-  Diff D;
+                    const DistanceOptions &Opts, ArrayRef<RemovedEntry> Removed) {
+  Distance D;
   D.NumTarget = Target.size();
   StringSet<> Present;
   std::vector<std::string> HintUnexpected;
   for (const DictEntry &DE : SD.entries()) {
-    Diff::Entry E = entryOf(DE);
+    Distance::Entry E = entryOf(DE);
     Present.insert(E.Name);
     auto It = TargetIndex.find(E.Name);
     if (It == TargetIndex.end()) {
