@@ -50,18 +50,6 @@ bool smallEnoughToWrite(const Checkpoint &C, uint64_t Limit = 64 << 10);
 std::string scratchPath(llvm::StringRef Ext);
 void removeScratch(const std::string &Path);
 
-/// Open issues a long run steps around when WOPT_FUZZ_SKIP_KNOWN=1 (set by
-/// fuzz/run.sh), so that one known bug does not end it; a replay (make
-/// check) sees them all, and fuzz/regressions/KNOWN lists their inputs.
-bool skipKnownIssues();
-/// Issue 15: a str that is not UTF-8, which a .wopt may hold and the text
-/// export then writes as a string its parser refuses, or a global name
-/// with a newline or blank.
-bool hasUnpicklableText(const Value &V);
-/// Issue 11: a dict that holds one key twice (a .wopt can say so),
-/// which the safetensors and text exports write as files their readers
-/// refuse.
-bool hasDuplicateKeys(const Value &V);
 /// Consumes E. Readers refuse most fuzz inputs; only their messages' form
 /// is checked: one line (notes excepted), not empty.
 void expectCleanError(llvm::Error E);

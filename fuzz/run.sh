@@ -35,9 +35,6 @@ else
   BUDGET=(-max_total_time="${FUZZ_TIME:-60}")
 fi
 
-# Step around the open issues fuzz/regressions/KNOWN lists (FuzzTarget.h).
-export WOPT_FUZZ_SKIP_KNOWN=${WOPT_FUZZ_SKIP_KNOWN:-1}
-
 status=0
 for t in "${TARGETS[@]}"; do
   exe=$BIN/wopt-fuzz-$t

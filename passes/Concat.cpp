@@ -358,6 +358,13 @@ private:
     if (Rank == 0 || D < 0 || D >= Rank)
       return error("dim=" + Twine(int64_t(*Dim)) + " is out of range for '" +
                    Names.front() + "' (" + First.typeString() + ")");
+    // Their elements do not sit on byte boundaries: the byte copies below
+    // cannot split them.
+    if (isSubByte(First.dtype()))
+      return error("cannot concatenate '" + Names.front() + "' (" +
+                   First.typeString() +
+                   "): its elements are narrower than "
+                   "a byte");
     for (size_t I = 0; I < Ts.size(); ++I) {
       const TensorValue &T = *Ts[I];
       bool Same = T.dtype() == First.dtype() &&

@@ -225,6 +225,9 @@ private:
       return error("'" + Key + "' has type " + T.typeString() + ": expected " +
                    (IsReduction ? "(out, 4C)" : "(4C)") +
                    " with 4C divisible by 4");
+    if (isSubByte(T.dtype()))
+      return error("'" + Key + "' has type " + T.typeString() +
+                   ": elements narrower than a byte cannot be reordered");
     const StorageRef &S = T.storage();
     if (!S || !S->hasData())
       return error("'" + Key +

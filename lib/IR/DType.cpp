@@ -1,6 +1,8 @@
 //===- DType.cpp - Element type tables ------------------------------------===//
 #include "wopt/IR/DType.h"
 #include "llvm/ADT/bit.h"
+#include <algorithm>
+#include <cassert>
 #include <cstring>
 
 using namespace wopt;
@@ -10,15 +12,15 @@ namespace {
 struct DTypeRow {
   DType Type;
   StringRef Text;
-  unsigned Size;
+  unsigned Bits;
   StringRef Torch;
   StringRef Storage;
   StringRef Safetensors;
 };
 
 const DTypeRow Rows[] = {
-#define WOPT_DTYPE(ENUM, TEXT, SIZE, TORCH, STORAGE, ST)                       \
-  {DType::ENUM, TEXT, SIZE, TORCH, STORAGE, ST},
+#define WOPT_DTYPE(ENUM, TEXT, BITS, TORCH, STORAGE, ST)                       \
+  {DType::ENUM, TEXT, BITS, TORCH, STORAGE, ST},
 #include "wopt/IR/DTypes.def"
 };
 
@@ -35,7 +37,36 @@ std::optional<DType> findBy(StringRef DTypeRow::*Field, StringRef Name) {
 }
 } // namespace
 
-unsigned wopt::dtypeSize(DType T) { return row(T).Size; }
+unsigned wopt::dtypeBits(DType T) { return row(T).Bits; }
+bool wopt::isSubByte(DType T) { return row(T).Bits < 8; }
+unsigned wopt::dtypeSize(DType T) {
+  assert(!isSubByte(T) && "sub-byte kinds have no byte size");
+  return std::max(row(T).Bits / 8, 1u);
+}
+std::optional<uint64_t> wopt::dtypeBytes(DType T, uint64_t N) {
+  unsigned W = dtypeBits(T);
+  uint64_t Bytes;
+  // Whole groups of 8 elements take W bytes; N * W bits could overflow
+  // where the bytes do not.
+  if (__builtin_mul_overflow(N / 8, uint64_t(W), &Bytes) ||
+      __builtin_add_overflow(Bytes, (N % 8 * W + 7) / 8, &Bytes))
+    return std::nullopt;
+  return Bytes;
+}
+std::optional<uint64_t> wopt::dtypeElements(DType T, uint64_t NumBytes) {
+  unsigned W = dtypeBits(T);
+  if (W % 8 == 0) {
+    if (NumBytes % (W / 8))
+      return std::nullopt;
+    return NumBytes / (W / 8);
+  }
+  // NumBytes * 8 may overflow; elements are whole when NumBytes * 8 % W == 0.
+  uint64_t Q = NumBytes / W, R = NumBytes % W, N;
+  if (R * 8 % W || __builtin_mul_overflow(Q, uint64_t(8), &N) ||
+      __builtin_add_overflow(N, R * 8 / W, &N))
+    return std::nullopt;
+  return N;
+}
 StringRef wopt::dtypeName(DType T) { return row(T).Text; }
 std::optional<DType> wopt::parseDTypeName(StringRef N) {
   return findBy(&DTypeRow::Text, N);
@@ -74,6 +105,10 @@ bool wopt::isFloatingPoint(DType T) {
   case DType::Float8E4M3FN:
   case DType::Float8E5M2FNUZ:
   case DType::Float8E4M3FNUZ:
+  case DType::Float8E8M0FNU:
+  case DType::Float4E2M1FN:
+  case DType::Float6E2M3FN:
+  case DType::Float6E3M2FN:
     return true;
   default:
     return false;

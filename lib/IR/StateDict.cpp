@@ -91,7 +91,7 @@ uint64_t wopt::tensorBytes(const Value &V) {
   uint64_t N = 0;
   forEachNode(V, [&](const Value &X) {
     if (auto *T = dyn_cast<TensorValue>(&X))
-      N += T->numel().value_or(0) * dtypeSize(T->dtype());
+      N += dtypeBytes(T->dtype(), T->numel().value_or(0)).value_or(0);
     return true;
   });
   return N;

@@ -1047,13 +1047,13 @@ Expected<std::vector<uint8_t>> Parser::parseData(DType T, uint64_t NumBytes) {
       return error("expected ',' or ']', found '" + describe(Tok) + "'");
   }
   consume();
-  unsigned Size = dtypeSize(T);
-  if (NumBytes % Size != 0)
+  std::optional<uint64_t> Elems = dtypeElements(T, NumBytes);
+  if (!Elems)
     return error(Loc, "storage of " + Twine(NumBytes) + " bytes is not a " +
                           "whole number of '" + dtypeName(T) +
                           "' elements; write its bytes as x\"...\"");
   if (Out.size() != NumBytes)
-    return error(Loc, "expected " + Twine(NumBytes / Size) +
+    return error(Loc, "expected " + Twine(*Elems) +
                           " elements of data, found " + Twine(Count));
   return Out;
 }
@@ -1151,8 +1151,11 @@ Error Parser::parseStorageDecl() {
     return Count.takeError();
   NumBytes = (uint64_t)*Count;
   bool Overflow = false;
-  if (!InBytes)
-    NumBytes = SaturatingMultiply(NumBytes, (uint64_t)dtypeSize(T), &Overflow);
+  if (!InBytes) {
+    std::optional<uint64_t> B = dtypeBytes(T, NumBytes);
+    Overflow = !B;
+    NumBytes = B.value_or(0);
+  }
   if (Overflow)
     return error(CountLoc, "storage size overflows 64 bits");
   std::string Device = "cpu";

@@ -247,7 +247,7 @@ static bool printBools(raw_ostream &OS, ArrayRef<uint8_t> Bytes) {
 /// or some element (a NaN with a payload) has no exact literal.
 static bool printElementList(raw_ostream &OS, ArrayRef<uint8_t> Bytes,
                              DType T) {
-  if (Bytes.size() % dtypeSize(T) != 0)
+  if (isSubByte(T) || Bytes.size() % dtypeSize(T) != 0)
     return false;
   switch (T) {
   case DType::UInt8:
@@ -400,9 +400,8 @@ void Printer::nameStorages(const Value &Root) {
 
 void Printer::printStorageDecl(const Storage &S, unsigned Name) {
   OS << "storage %" << Name << " : " << dtypeName(S.elementType());
-  unsigned Size = dtypeSize(S.elementType());
-  if (S.numBytes() % Size == 0)
-    OS << " x " << S.numBytes() / Size;
+  if (std::optional<uint64_t> N = dtypeElements(S.elementType(), S.numBytes()))
+    OS << " x " << *N;
   else
     OS << " bytes " << S.numBytes();
   if (S.location() != "cpu") {
@@ -419,7 +418,7 @@ void Printer::printStorageDecl(const Storage &S, unsigned Name) {
 /// Literals read as little-endian; a big-endian checkpoint's bytes are
 /// printed as they are, in hex.
 void Printer::printData(ArrayRef<uint8_t> Bytes, DType T) {
-  if (BigEndian && dtypeSize(T) > 1) {
+  if (BigEndian && dtypeBits(T) > 8) {
     printHex(OS, Bytes);
     return;
   }

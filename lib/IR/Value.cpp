@@ -359,11 +359,9 @@ std::optional<uint64_t> TensorValue::requiredStorageBytes() const {
       return std::nullopt;
   }
   uint64_t Elems = SaturatingAdd(Last, (uint64_t)1, &Overflow);
-  uint64_t Bytes =
-      SaturatingMultiply(Elems, (uint64_t)dtypeSize(Dtype), &Overflow);
   if (Overflow)
     return std::nullopt;
-  return Bytes;
+  return dtypeBytes(Dtype, Elems);
 }
 
 StringRef wopt::pythonTypeName(const Value &V) {

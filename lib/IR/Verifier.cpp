@@ -104,12 +104,12 @@ Error Verifier::verifyTensor(const TensorValue &T) {
   if (Elem != T.dtype() && Elem != DType::UInt8 && S->numBytes() != 0)
     return fail("tensor of type " + dtypeName(T.dtype()) +
                 " views a storage of " + dtypeName(Elem) + " elements");
-  if (S->numBytes() % dtypeSize(Elem) != 0)
+  if (!dtypeElements(Elem, S->numBytes()))
     return fail("storage of " + Twine(S->numBytes()) +
                 " bytes is not a whole number of " + dtypeName(Elem) +
                 " elements");
-  // A computed storage has numBytes() by construction; bytes() would
-  // materialise it, which streaming export exists to avoid.
+  // A computed storage is its size by construction; bytes() would produce
+  // all of it in memory.
   if (S->hasData() && S->kind() != Storage::DataKind::Computed &&
       S->bytes().size() != S->numBytes())
     return fail("storage holds " + Twine(S->bytes().size()) +
@@ -158,7 +158,7 @@ Error Verifier::verifyValue(const Value *V) {
     if (!SV->storage())
       return fail("storage value without a storage");
     if (!SV->isUntyped() &&
-        SV->storage()->numBytes() % dtypeSize(SV->typedAs()) != 0)
+        !dtypeElements(SV->typedAs(), SV->storage()->numBytes()))
       return fail("storage of " + Twine(SV->storage()->numBytes()) +
                   " bytes is not a whole number of " +
                   dtypeName(SV->typedAs()) + " elements");

@@ -67,7 +67,7 @@ std::vector<CheckpointEntry> wopt::checkpointEntries(const DictValue &SD) {
       E.Type = T->dtype();
       E.Shape.assign(T->shape().begin(), T->shape().end());
       E.Origin = T->provenance();
-      E.Bytes = T->numel().value_or(0) * dtypeSize(T->dtype());
+      E.Bytes = dtypeBytes(T->dtype(), T->numel().value_or(0)).value_or(0);
     } else {
       E.IsTensor = false;
       E.ValueKind = pythonTypeName(*DE.Val).str();

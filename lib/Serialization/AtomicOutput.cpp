@@ -7,8 +7,10 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,6 +65,39 @@ Expected<std::unique_ptr<AtomicOutput>> AtomicOutput::create(StringRef Path) {
   llvm_unreachable("covered switch");
 }
 
+/// A hidden name `.<name>.tmp-XXXXXX` exists only while a writer holds the
+/// file under an exclusive flock (taken when the file is opened). SIGKILL
+/// can still strike between linking such a name and renaming it (or during
+/// a write through the named fallback); the lock then dies with the process,
+/// and the next output to the same name removes what it left. A name whose
+/// lock is held belongs to a running export and is kept.
+static void removeStaleTemporaries(StringRef Dir, StringRef Name) {
+  std::string Prefix = ("." + Name + ".tmp-").str();
+  DIR *D = ::opendir(Dir.str().c_str());
+  if (!D)
+    return;
+  while (const dirent *E = ::readdir(D)) {
+    StringRef Entry(E->d_name);
+    if (!Entry.starts_with(Prefix) || Entry.size() != Prefix.size() + 6)
+      continue;
+    SmallString<256> Path(Dir);
+    sys::path::append(Path, Entry);
+    int FD =
+        ::open(Path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (FD < 0)
+      continue;
+    struct stat Open, Named;
+    // The lock is taken, the name checked to be the same file, then it is
+    // removed: a writer that locked it first is never robbed of its name.
+    if (::flock(FD, LOCK_EX | LOCK_NB) == 0 && ::fstat(FD, &Open) == 0 &&
+        ::lstat(Path.c_str(), &Named) == 0 && S_ISREG(Named.st_mode) &&
+        Open.st_dev == Named.st_dev && Open.st_ino == Named.st_ino)
+      ::unlink(Path.c_str());
+    ::close(FD);
+  }
+  ::closedir(D);
+}
+
 /// O_TMPFILE gives a file with no name, which the kernel frees when the
 /// descriptor closes, however the process ends. Linking it later needs
 /// /proc/self/fd (linkat with AT_EMPTY_PATH would need a capability).
@@ -70,6 +105,7 @@ Error AtomicOutput::openTemporary() {
   std::string Dir = sys::path::parent_path(Target.File).str();
   if (Dir.empty())
     Dir = ".";
+  removeStaleTemporaries(Dir, sys::path::filename(Target.File));
   // WOPT_NO_TMPFILE=1 takes the fallback everywhere: the tests of the
   // named temporary file run on filesystems that all have O_TMPFILE.
   static const bool CanLinkUnnamed =
@@ -78,6 +114,7 @@ Error AtomicOutput::openTemporary() {
     FD = ::open(Dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
     if (FD >= 0) {
       Unnamed = true;
+      ::flock(FD, LOCK_EX); // kept by the name linkIntoPlace gives it
       return Error::success();
     }
     // Anything but "this filesystem has no O_TMPFILE" is the answer.
@@ -89,6 +126,7 @@ Error AtomicOutput::openTemporary() {
                     "." + sys::path::filename(Target.File) + ".tmp-%%%%%%");
   if (std::error_code EC = sys::fs::createUniqueFile(Model, FD, TempPath))
     return fail("cannot create a file in '" + Dir + "'", EC);
+  ::flock(FD, LOCK_EX);
   sys::RemoveFileOnSignal(TempPath);
   return Error::success();
 }

@@ -12,12 +12,14 @@
 //===----------------------------------------------------------------------===//
 #include "wopt/Serialization/FlatBuffers.h"
 #include "AtomicOutput.h"
+#include "Progress.h"
 #include "wopt/IR/Verifier.h"
 #include "wopt/Serialization/Serialization.h"
 #include "wopt_generated.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/MathExtras.h"
+#include "llvm/Support/Path.h"
 
 using namespace wopt;
 using namespace llvm;
@@ -336,7 +338,8 @@ void FlatbufferWriter::build(uint64_t DataStart, std::vector<Blob> &Blobs) {
   fb::FinishCheckpointBuffer(B, Root);
 }
 
-Error wopt::exportFlatBuffers(const Checkpoint &C, StringRef Path) {
+Error wopt::exportFlatBuffers(const Checkpoint &C, StringRef Path,
+                              const FlatBuffersExportOptions &Opts) {
   if (!C.root())
     return fileError(Path, "the checkpoint has no root value");
   // What the reader would refuse (a missing element, a name that is not an
@@ -369,14 +372,26 @@ Error wopt::exportFlatBuffers(const Checkpoint &C, StringRef Path) {
     return Out.takeError();
   if (Error E = (*Out)->write(ArrayRef<uint8_t>(W.data(), W.size())))
     return E;
+  std::optional<wopt::detail::ProgressBar> Bar;
+  wopt::detail::ProgressFn Report;
+  if (Opts.Progress) {
+    uint64_t Total = 0;
+    for (size_t I = 0; I < Stors.size(); ++I)
+      Total += Stors[I]->hasData() ? Blobs[I].Size : 0;
+    Bar.emplace(Path == "-" ? "<stdout>" : sys::path::filename(Path), Total);
+    Report = [&](uint64_t Pos) { Bar->update(Pos - DataStart); };
+  }
   for (size_t I = 0; I < Stors.size(); ++I) {
     if (!Stors[I]->hasData())
       continue;
     if (Error E = (*Out)->writeZeros(Blobs[I].Offset - (*Out)->position()))
       return E;
-    if (Error E = (*Out)->writeStorageRange(*Stors[I], 0, Blobs[I].Size))
+    if (Error E = wopt::detail::writeStorageRangeReporting(
+            **Out, *Stors[I], 0, Blobs[I].Size, Report))
       return E;
   }
+  if (Bar)
+    Bar->done();
   // An empty data section still ends the file at DataStart.
   if ((*Out)->position() < DataStart)
     if (Error E = (*Out)->writeZeros(DataStart - (*Out)->position()))

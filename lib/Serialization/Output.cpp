@@ -62,7 +62,8 @@ void recordIdentity(OutputTarget &T, const struct stat &S) {
 Error classify(OutputTarget &T, const struct stat &S) {
   recordIdentity(T, S);
   if (S_ISDIR(S.st_mode))
-    return outputError(T.Path, "is a directory (the output must be a file)");
+    return outputError(T.Path, "is a directory (the output must be a file; '" +
+                                   T.Path + "/' writes a shard set into it)");
   if (S_ISSOCK(S.st_mode))
     return outputError(T.Path, "is a socket (the output must be a file, a "
                                "device or a FIFO)");

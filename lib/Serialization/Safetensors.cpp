@@ -1,28 +1,37 @@
 //===- Safetensors.cpp - safetensors import and export --------------------===//
 //
 // Import validates the whole header before anything is built (the rules of
-// the reference reader, each with its own error), then maps every tensor as
-// a zero-copy slice of the file.
+// the reference reader, huggingface/safetensors' SafeTensors::deserialize,
+// each with its own error), then maps every tensor as a zero-copy slice of
+// the file.
 //
-// Tensor order: llvm::json::Object does not keep key order, so the state
-// dict lists tensors by data offset, the order writers lay the data out in
-// (and the header order of files written by the reference library). Empty
-// tensors, which share offsets, keep their order in the header text.
+// Tensor order: the state dict lists tensors in header text order.
+// llvm::json::Object forgets key order, so the reader walks the header text
+// itself. The reference writer lays out data in header order, so for its
+// files this is also data order; wopt's writer keeps the state dict's order
+// in the header and lays out data by element size (below).
 //
-// Export writes the root state dict, one contiguous blob per tensor, in dict
-// order. Names that alias another tensor exactly (same storage, offset,
-// shape, strides, dtype) are dropped and recorded in __metadata__ as
-// "removed name" -> "kept name", as safetensors.torch.save_model does.
+// Export writes the root state dict: the header lists tensors in dict order,
+// the data buffer holds them by decreasing element width (stable), so that
+// with the 8-byte aligned header every tensor starts at a multiple of its
+// element size, as the reference writer guarantees by sorting. Names that
+// alias another tensor exactly (same storage, offset, shape, strides,
+// dtype) are dropped and recorded in __metadata__ as "dropped" -> "kept",
+// as safetensors.torch.save_model does; import turns such records back into
+// tied entries.
 //
 //===----------------------------------------------------------------------===//
 #include "wopt/Serialization/Safetensors.h"
 #include "AtomicOutput.h"
+#include "Progress.h"
+#include "wopt/IR/Verifier.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MathExtras.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/WithColor.h"
 #include <map>
 
@@ -40,11 +49,10 @@ struct HeaderTensor {
   DType Type;
   SmallVector<int64_t, 4> Shape;
   uint64_t Begin = 0, End = 0;
-  unsigned HeaderIndex = 0; ///< position in the header text
 };
 
 struct Header {
-  std::vector<HeaderTensor> Tensors; ///< sorted by data offset
+  std::vector<HeaderTensor> Tensors; ///< in header text order
   std::vector<std::pair<std::string, std::string>> Metadata;
   bool HasMetadata = false;
   uint64_t DataStart = 0; ///< 8 + header length
@@ -122,10 +130,17 @@ static Error parseShape(StringRef File, HeaderTensor &T,
                                       : "missing 'shape'");
   for (const json::Value &D : *Shape) {
     std::optional<uint64_t> N = D.getAsUINT64();
-    if (!N || *N > uint64_t(std::numeric_limits<int64_t>::max()))
+    if (!N)
       return tensorError(File, T.Name,
                          "'shape' holds something other than a "
                          "non-negative integer");
+    // Valid safetensors (the reference reads sizes as u64), but torch, and
+    // with it wopt's IR, sizes dimensions in int64.
+    if (*N > uint64_t(std::numeric_limits<int64_t>::max()))
+      return tensorError(File, T.Name,
+                         "dimension " + Twine(*N) +
+                             " exceeds 2^63 - 1, the largest size torch (and "
+                             "wopt) can give a dimension");
     T.Shape.push_back(int64_t(*N));
   }
   return Error::success();
@@ -156,16 +171,25 @@ static Error parseOffsets(StringRef File, HeaderTensor &T,
   return Error::success();
 }
 
-/// end - begin must be exactly prod(shape) * element size.
+/// end - begin must be exactly prod(shape) * element width, computed as the
+/// reference does: the product dimension by dimension, checked, then the
+/// bits, which must end on a byte boundary.
 static Error checkByteSize(StringRef File, const HeaderTensor &T) {
-  uint64_t Bytes = dtypeSize(T.Type);
+  uint64_t N = 1, Bits;
   bool Overflow = false;
   for (int64_t D : T.Shape)
-    Overflow |= __builtin_mul_overflow(Bytes, uint64_t(D), &Bytes);
-  if (Overflow)
+    Overflow = Overflow || __builtin_mul_overflow(N, uint64_t(D), &N);
+  if (Overflow || __builtin_mul_overflow(N, uint64_t(dtypeBits(T.Type)), &Bits))
     return tensorError(File, T.Name,
-                       "the byte size of " + formatTensorType(T.Type, T.Shape) +
+                       "the size in bits of " +
+                           formatTensorType(T.Type, T.Shape) +
                            " overflows 64 bits");
+  if (Bits % 8)
+    return tensorError(File, T.Name,
+                       formatTensorType(T.Type, T.Shape) + " holds " +
+                           Twine(Bits) +
+                           " bits, which do not end on a byte boundary");
+  uint64_t Bytes = Bits / 8;
   if (T.End - T.Begin != Bytes)
     return tensorError(File, T.Name,
                        "data_offsets [" + Twine(T.Begin) + ", " + Twine(T.End) +
@@ -201,10 +225,14 @@ static Expected<HeaderTensor> parseTensor(StringRef File, StringRef Name,
   return T;
 }
 
+/// The reference reads __metadata__ as an optional string -> string map:
+/// null is the same as absent.
 static Error parseMetadata(StringRef File, Header &H, const json::Value &V) {
+  if (V.kind() == json::Value::Null)
+    return Error::success();
   const json::Object *O = V.getAsObject();
   if (!O)
-    return fileError(File, "__metadata__ is not a JSON object");
+    return fileError(File, "__metadata__ is not a JSON object (nor null)");
   H.HasMetadata = true;
   for (const auto &KV : *O) {
     std::optional<StringRef> S = KV.second.getAsString();
@@ -220,36 +248,41 @@ static Error parseMetadata(StringRef File, Header &H, const json::Value &V) {
 }
 
 /// Data offsets, sorted, must tile [0, BufferSize) exactly.
-static Error checkLayout(StringRef File, const std::vector<HeaderTensor> &Ts,
+static Error checkLayout(StringRef File, std::vector<const HeaderTensor *> Ts,
                          uint64_t BufferSize) {
+  // Empty tensors share offsets; among equals, header order.
+  llvm::stable_sort(Ts, [](const HeaderTensor *A, const HeaderTensor *B) {
+    return std::tie(A->Begin, A->End) < std::tie(B->Begin, B->End);
+  });
   uint64_t Expected = 0;
   const HeaderTensor *Prev = nullptr;
-  for (const HeaderTensor &T : Ts) {
-    if (T.Begin < Expected)
-      return tensorError(File, T.Name,
-                         "data_offsets [" + Twine(T.Begin) + ", " +
-                             Twine(T.End) + "] overlap tensor '" + Prev->Name +
+  for (const HeaderTensor *T : Ts) {
+    if (T->Begin < Expected)
+      return tensorError(File, T->Name,
+                         "data_offsets [" + Twine(T->Begin) + ", " +
+                             Twine(T->End) + "] overlap tensor '" + Prev->Name +
                              "', which ends at " + Twine(Expected));
-    if (T.Begin > Expected)
-      return tensorError(File, T.Name,
-                         "data_offsets [" + Twine(T.Begin) + ", " +
-                             Twine(T.End) + "] leave a gap of " +
-                             Twine(T.Begin - Expected) + " bytes after " +
+    if (T->Begin > Expected)
+      return tensorError(File, T->Name,
+                         "data_offsets [" + Twine(T->Begin) + ", " +
+                             Twine(T->End) + "] leave a gap of " +
+                             Twine(T->Begin - Expected) + " bytes after " +
                              (Prev ? "tensor '" + Prev->Name + "'"
                                    : std::string("the header")));
-    if (T.End > BufferSize)
-      return tensorError(File, T.Name,
-                         "data_offsets [" + Twine(T.Begin) + ", " +
-                             Twine(T.End) +
+    if (T->End > BufferSize)
+      return tensorError(File, T->Name,
+                         "data_offsets [" + Twine(T->Begin) + ", " +
+                             Twine(T->End) +
                              "] run past the end of the file "
                              "(the data buffer holds " +
                              Twine(BufferSize) + " bytes)");
-    Expected = T.End;
-    Prev = &T;
+    Expected = T->End;
+    Prev = T;
   }
   if (Expected != BufferSize)
     return fileError(File, Twine(BufferSize - Expected) +
-                               " trailing bytes after the last tensor's data");
+                               " trailing bytes after the last tensor's data "
+                               "(the data buffer must end with it)");
   return Error::success();
 }
 
@@ -270,9 +303,9 @@ static Expected<StringRef> readHeaderText(StringRef File,
   return StringRef(reinterpret_cast<const char *>(Bytes.data()) + 8, N);
 }
 
-static Error checkDuplicates(StringRef File, StringRef Text) {
+static Error checkDuplicates(StringRef File, ArrayRef<std::string> Keys) {
   StringSet<> Seen;
-  for (const std::string &K : topLevelKeys(Text))
+  for (const std::string &K : Keys)
     if (!Seen.insert(K).second)
       return K == MetadataKey ? fileError(File, "__metadata__ appears twice")
                               : tensorError(File, K,
@@ -289,6 +322,8 @@ static Expected<Header> parseHeader(StringRef File, ArrayRef<uint8_t> Bytes) {
   if (!json::isUTF8(*Text, &BadByte))
     return fileError(File, "header is not valid UTF-8 (byte " +
                                Twine(8 + BadByte) + ")");
+  // JSON whitespace may pad the header on either side (the reference reader
+  // allows it, so that writers can align the data buffer).
   Expected<json::Value> Root = json::parse(*Text);
   if (!Root)
     return fileError(File,
@@ -296,32 +331,29 @@ static Expected<Header> parseHeader(StringRef File, ArrayRef<uint8_t> Bytes) {
   const json::Object *O = Root->getAsObject();
   if (!O)
     return fileError(File, "header is not a JSON object");
-  if (Error E = checkDuplicates(File, *Text))
+  std::vector<std::string> Keys = topLevelKeys(*Text);
+  if (Error E = checkDuplicates(File, Keys))
     return E;
 
   Header H;
   H.DataStart = 8 + Text->size();
-  StringMap<unsigned> TextOrder;
-  for (const std::string &K : topLevelKeys(*Text))
-    TextOrder.try_emplace(K, TextOrder.size());
-  for (const auto &KV : *O) {
-    StringRef Name = KV.first;
+  for (const std::string &Name : Keys) {
+    const json::Value &V = *O->get(Name);
     if (Name == MetadataKey) {
-      if (Error E = parseMetadata(File, H, KV.second))
+      if (Error E = parseMetadata(File, H, V))
         return E;
       continue;
     }
-    Expected<HeaderTensor> T = parseTensor(File, Name, KV.second);
+    Expected<HeaderTensor> T = parseTensor(File, Name, V);
     if (!T)
       return T.takeError();
-    T->HeaderIndex = TextOrder.lookup(Name);
     H.Tensors.push_back(std::move(*T));
   }
-  llvm::sort(H.Tensors, [](const HeaderTensor &A, const HeaderTensor &B) {
-    return std::tie(A.Begin, A.End, A.HeaderIndex) <
-           std::tie(B.Begin, B.End, B.HeaderIndex);
-  });
-  if (Error E = checkLayout(File, H.Tensors, Bytes.size() - H.DataStart))
+  std::vector<const HeaderTensor *> ByOffset;
+  for (const HeaderTensor &T : H.Tensors)
+    ByOffset.push_back(&T);
+  if (Error E =
+          checkLayout(File, std::move(ByOffset), Bytes.size() - H.DataStart))
     return E;
   return H;
 }
@@ -330,11 +362,26 @@ static Expected<Header> parseHeader(StringRef File, ArrayRef<uint8_t> Bytes) {
 // Import
 //===----------------------------------------------------------------------===//
 
+/// Row-major strides that saturate instead of wrapping: an empty tensor may
+/// have dimensions whose product overflows (the reference accepts
+/// [0, 2^62, 4]); its strides never address anything.
+static SmallVector<int64_t, 4> saturatedStrides(ArrayRef<int64_t> Shape) {
+  SmallVector<int64_t, 4> Strides(Shape.size());
+  uint64_t Acc = 1;
+  for (size_t I = Shape.size(); I-- > 0;) {
+    Strides[I] = int64_t(
+        std::min<uint64_t>(Acc, uint64_t(std::numeric_limits<int64_t>::max())));
+    if (Shape[I] > 1 && __builtin_mul_overflow(Acc, uint64_t(Shape[I]), &Acc))
+      Acc = std::numeric_limits<uint64_t>::max();
+  }
+  return Strides;
+}
+
 static ValuePtr buildTensor(const std::shared_ptr<SourceFile> &Source,
                             const Header &H, const HeaderTensor &HT) {
   auto T = std::make_shared<TensorValue>();
   T->setDType(HT.Type);
-  T->setShape(HT.Shape);
+  T->setShapeAndStrides(HT.Shape, saturatedStrides(HT.Shape));
   uint64_t At = H.DataStart + HT.Begin;
   // Zero copy: the storage is the tensor's slice of the mapped file.
   T->setStorage(
@@ -347,8 +394,45 @@ static ValuePtr buildTensor(const std::shared_ptr<SourceFile> &Source,
   return T;
 }
 
+unsigned wopt::restoreSafetensorsAliases(DictValue &SD) {
+  auto *State = dyn_cast_or_null<DictValue>(SD.state().get());
+  if (!State)
+    return 0;
+  StringMap<ValuePtr> Tensors;
+  for (const DictEntry &E : SD.entries())
+    if (std::optional<StringRef> K = E.keyString())
+      if (isa<TensorValue>(E.Val.get()))
+        Tensors.try_emplace(*K, E.Val);
+  // Metadata keys are unique (a JSON object), so each name is restored once.
+  std::vector<DictEntry> Kept, Restored;
+  for (DictEntry &E : State->entries()) {
+    auto *K = dyn_cast<StringValue>(E.Key.get());
+    auto *V = dyn_cast<StringValue>(E.Val.get());
+    // An alias record: a name no entry has, pointing at a tensor entry.
+    ValuePtr Target;
+    if (K && V && K->kind() == Value::Kind::Str &&
+        V->kind() == Value::Kind::Str && !SD.find(K->value()))
+      Target = Tensors.lookup(V->value());
+    if (!Target) {
+      Kept.push_back(std::move(E));
+      continue;
+    }
+    // The same tensor under a second name, as a tied state_dict() holds it
+    // (and as torch.load gives it back from a .pth).
+    Restored.push_back({E.Key, std::move(Target)});
+  }
+  unsigned N = Restored.size();
+  State->entries() = std::move(Kept);
+  if (State->entries().empty())
+    SD.setState(nullptr);
+  for (DictEntry &E : Restored)
+    SD.entries().push_back(std::move(E));
+  return N;
+}
+
 Expected<std::unique_ptr<Checkpoint>>
-wopt::importSafetensors(std::shared_ptr<SourceFile> Source) {
+wopt::importSafetensors(std::shared_ptr<SourceFile> Source,
+                        const SafetensorsImportOptions &Opts) {
   Expected<Header> H = parseHeader(Source->path(), Source->bytes());
   if (!H)
     return H.takeError();
@@ -356,12 +440,14 @@ wopt::importSafetensors(std::shared_ptr<SourceFile> Source) {
   auto Root = std::make_shared<DictValue>(/*Ordered=*/true);
   for (const HeaderTensor &HT : H->Tensors)
     Root->entries().push_back({makeStr(HT.Name), buildTensor(Source, *H, HT)});
-  if (H->HasMetadata) {
+  if (H->HasMetadata && !H->Metadata.empty()) {
     auto Meta = std::make_shared<DictValue>();
     for (auto &KV : H->Metadata)
       Meta->entries().push_back({makeStr(KV.first), makeStr(KV.second)});
     Root->setState(std::move(Meta));
   }
+  if (Opts.RestoreAliases)
+    restoreSafetensorsAliases(*Root);
   auto C = std::make_unique<Checkpoint>(std::move(Root));
   C->SourcePath = Source->path().str();
   C->Format = "safetensors";
@@ -374,15 +460,29 @@ wopt::importSafetensors(std::shared_ptr<SourceFile> Source) {
 //===----------------------------------------------------------------------===//
 
 namespace {
+struct PlannedTensor {
+  std::string Name;
+  const TensorValue *T;
+  uint64_t Bytes = 0;  ///< in the file
+  uint64_t Offset = 0; ///< in the data buffer
+};
+
 struct ExportPlan {
-  std::vector<std::pair<std::string, const TensorValue *>> Tensors;
+  std::vector<PlannedTensor> Tensors; ///< header order: the state dict's
+  std::vector<size_t> DataOrder;      ///< indices into Tensors
   std::vector<std::pair<std::string, std::string>> Metadata;
+  std::vector<std::pair<std::string, std::string>> Aliases; ///< dropped, kept
+  uint64_t DataBytes = 0;
 };
 
 /// Identity of a view: tensors equal in all of these hold the same values
 /// because they read the same bytes.
 using ViewKey = std::tuple<const Storage *, int64_t, std::vector<int64_t>,
                            std::vector<int64_t>, DType>;
+
+void defaultWarning(const std::string &Msg) {
+  WithColor::warning(errs(), "wopt") << Msg << "\n";
+}
 } // namespace
 
 /// The root state's string -> string entries (what import kept from
@@ -408,7 +508,10 @@ static void collectMetadata(const DictValue &Root, ExportPlan &Plan) {
 /// safetensors export materialises.
 constexpr uint64_t MaxExpandedViewBytes = 1ull << 30;
 
-static Error checkTensor(StringRef Path, StringRef Name, const TensorValue &T) {
+/// Bytes the tensor takes in the file; sub-byte kinds must start and end on
+/// a byte boundary of a contiguous view (they cannot be gathered).
+static Expected<uint64_t> checkTensor(StringRef Path, StringRef Name,
+                                      const TensorValue &T) {
   if (Name == MetadataKey)
     return fileError(Path, "tensor name '__metadata__' is reserved by "
                            "safetensors");
@@ -422,40 +525,70 @@ static Error checkTensor(StringRef Path, StringRef Name, const TensorValue &T) {
                        "data (or print with inline data)");
   std::optional<uint64_t> Need = T.requiredStorageBytes();
   std::optional<uint64_t> Numel = T.numel();
-  uint64_t OutBytes;
-  if (!Need || !Numel || *Need > S->numBytes() || T.storageOffset() < 0 ||
-      __builtin_mul_overflow(*Numel, uint64_t(dtypeSize(T.dtype())), &OutBytes))
+  std::optional<uint64_t> OutBytes =
+      Numel ? dtypeBytes(T.dtype(), *Numel) : std::nullopt;
+  if (!Need || !OutBytes || *Need > S->numBytes() || T.storageOffset() < 0)
     return tensorError(Path, Name,
                        "view " + T.typeString() +
                            " reaches past its storage of " +
                            Twine(S->numBytes()) + " bytes");
+  if (isSubByte(T.dtype())) {
+    uint64_t Bits = dtypeBits(T.dtype());
+    if (!T.isContiguous() || *Numel * Bits % 8 ||
+        uint64_t(T.storageOffset()) * Bits % 8)
+      return tensorError(Path, Name,
+                         "a " + T.typeString() +
+                             " view must be contiguous and start and end on "
+                             "a byte boundary: its elements are narrower "
+                             "than a byte");
+  }
   // safetensors has no strides: a broadcast (stride-0) view is written
   // element by element. Bound what that costs by what the file holds.
-  if (OutBytes > S->numBytes() && OutBytes > MaxExpandedViewBytes)
+  if (*OutBytes > S->numBytes() && *OutBytes > MaxExpandedViewBytes)
     return tensorError(Path, Name,
                        "view " + T.typeString() + " expands a storage of " +
                            Twine(S->numBytes()) + " bytes to " +
-                           Twine(OutBytes) +
+                           Twine(*OutBytes) +
                            " bytes; wopt writes broadcast views up to 1 GiB "
                            "(write a .pth, which keeps the view, or make it "
                            "contiguous in torch)");
+  return *OutBytes;
+}
+
+static Error checkUniqueNames(StringRef Path, const DictValue &SD) {
+  StringSet<> Seen;
+  for (const DictEntry &E : SD.entries())
+    if (!Seen.insert(*E.keyString()).second)
+      return tensorError(Path, *E.keyString(),
+                         "name appears twice in the state dict; safetensors "
+                         "names are unique (readers refuse a duplicate)");
   return Error::success();
+}
+
+/// The root, when it is a dict of string keys (tensors or not: the caller
+/// says what is wrong with an entry); an empty dict is an empty state dict.
+static const DictValue *rootDict(const Checkpoint &C) {
+  if (DictValue *SD = C.stateDict())
+    return SD;
+  auto *D = dyn_cast_or_null<DictValue>(C.root().get());
+  return D && D->entries().empty() ? D : nullptr;
 }
 
 static Expected<ExportPlan> planExport(const Checkpoint &C, StringRef Path) {
   // safetensors is little-endian by definition; the bytes of a big-endian
   // checkpoint would be read as other values.
   if (C.ByteOrder != "little")
-    return fileError(Path, "the checkpoint's tensor bytes are " +
-                               C.ByteOrder +
+    return fileError(Path, "the checkpoint's tensor bytes are " + C.ByteOrder +
                                "-endian and safetensors holds little-endian "
                                "data only (write a .pth, which keeps the "
                                "byte order)");
-  DictValue *SD = C.stateDict();
+  const DictValue *SD = rootDict(C);
   if (!SD)
     return fileError(Path, "safetensors holds a flat dict of named tensors, "
                            "but the root is not a state dict; run unwrap "
                            "first (e.g. -pass-pipeline=unwrap{key=model})");
+  if (Error E = checkUniqueNames(Path, *SD))
+    return E;
   ExportPlan Plan;
   collectMetadata(*SD, Plan);
   StringSet<> MetaKeys;
@@ -470,44 +603,83 @@ static Expected<ExportPlan> planExport(const Checkpoint &C, StringRef Path) {
                                  describeKind(*E.Val) +
                                  ", not a tensor; safetensors holds tensors "
                                  "only (hint: drop it or unwrap a sub-dict)");
-    if (Error Err = checkTensor(Path, Name, *T))
-      return Err;
+    Expected<uint64_t> Bytes = checkTensor(Path, Name, *T);
+    if (!Bytes)
+      return Bytes.takeError();
     ViewKey K{T->storage().get(), T->storageOffset(),
               std::vector<int64_t>(T->shape().begin(), T->shape().end()),
               std::vector<int64_t>(T->strides().begin(), T->strides().end()),
               T->dtype()};
     auto [It, New] = Kept.try_emplace(std::move(K), Name.str());
     if (New) {
-      Plan.Tensors.emplace_back(Name.str(), T);
+      Plan.Tensors.push_back({Name.str(), T, *Bytes, 0});
     } else if (MetaKeys.insert(Name).second) {
       // Like save_model: never override metadata the user already had.
-      Plan.Metadata.emplace_back(Name.str(), It->second);
+      Plan.Aliases.emplace_back(Name.str(), It->second);
     }
   }
+  // What every loader of torch checkpoints checks for ("pt"; transformers
+  // refuses others). An empty state dict is written as `{}`.
+  if (!Plan.Tensors.empty() && !MetaKeys.count("format"))
+    Plan.Metadata.insert(Plan.Metadata.begin(), {"format", "pt"});
+  // Data by decreasing element width, stable: with the 8-aligned header,
+  // every tensor then starts at a multiple of its element size.
+  for (size_t I = 0; I < Plan.Tensors.size(); ++I)
+    Plan.DataOrder.push_back(I);
+  llvm::stable_sort(Plan.DataOrder, [&](size_t A, size_t B) {
+    return dtypeBits(Plan.Tensors[A].T->dtype()) >
+           dtypeBits(Plan.Tensors[B].T->dtype());
+  });
+  for (size_t I : Plan.DataOrder) {
+    Plan.Tensors[I].Offset = Plan.DataBytes;
+    Plan.DataBytes += Plan.Tensors[I].Bytes;
+  }
+  // Anything else the readers would refuse is never written either (the
+  // checks above name safetensors' own rules first).
+  if (Error E = verifyCheckpoint(C))
+    return fileError(Path,
+                     "cannot write an invalid IR: " + toString(std::move(E)));
   return Plan;
 }
 
-/// Different views of one storage cannot stay shared in safetensors: one
-/// warning per storage, naming its first two users.
-static void warnPartialSharing(StringRef Path, const ExportPlan &Plan) {
+/// Sharing safetensors cannot express, said once per file: exact aliases
+/// are recorded (and only wopt reads the record back), different views of
+/// one storage become copies.
+static void warnSharing(StringRef Path, const ExportPlan &Plan,
+                        const SafetensorsExportOptions &Opts) {
+  auto Warn = Opts.OnWarning ? Opts.OnWarning : defaultWarning;
+  if (!Plan.Aliases.empty()) {
+    std::string Msg;
+    raw_string_ostream OS(Msg);
+    OS << Path << ": '" << Plan.Aliases[0].first << "' is the same tensor as '"
+       << Plan.Aliases[0].second << "'";
+    if (Plan.Aliases.size() > 1)
+      OS << " (and " << Plan.Aliases.size() - 1 << " more tied names)";
+    OS << "; written once, the tie recorded in __metadata__: wopt restores "
+          "it on import, safetensors.torch.load_file does not (load_model "
+          "into the tied model does)";
+    Warn(OS.str());
+  }
   std::map<const Storage *, std::vector<StringRef>> Users;
   std::vector<const Storage *> Order;
-  for (auto &[Name, T] : Plan.Tensors) {
-    auto &U = Users[T->storage().get()];
+  for (const PlannedTensor &P : Plan.Tensors) {
+    auto &U = Users[P.T->storage().get()];
     if (U.empty())
-      Order.push_back(T->storage().get());
-    U.push_back(Name);
+      Order.push_back(P.T->storage().get());
+    U.push_back(P.Name);
   }
   for (const Storage *S : Order) {
     const std::vector<StringRef> &U = Users[S];
     if (U.size() < 2)
       continue;
-    raw_ostream &W = WithColor::warning(errs(), "wopt");
-    W << Path << ": tensors '" << U[0] << "' and '" << U[1] << "'";
+    std::string Msg;
+    raw_string_ostream OS(Msg);
+    OS << Path << ": tensors '" << U[0] << "' and '" << U[1] << "'";
     if (U.size() > 2)
-      W << " (and " << (U.size() - 2) << " more)";
-    W << " are different views of one storage; safetensors stores each "
-         "as its own copy\n";
+      OS << " (and " << (U.size() - 2) << " more)";
+    OS << " are different views of one storage; safetensors stores each "
+          "as its own copy";
+    Warn(OS.str());
   }
 }
 
@@ -515,27 +687,26 @@ static std::string renderHeader(const ExportPlan &Plan) {
   std::string Text;
   raw_string_ostream OS(Text);
   json::OStream J(OS);
-  uint64_t Offset = 0;
   J.object([&] {
-    if (!Plan.Metadata.empty())
+    if (!Plan.Metadata.empty() || !Plan.Aliases.empty())
       J.attributeObject(MetadataKey, [&] {
         for (auto &[K, V] : Plan.Metadata)
           J.attribute(K, V);
+        for (auto &[K, V] : Plan.Aliases)
+          J.attribute(K, V);
       });
-    for (auto &[Name, T] : Plan.Tensors) {
-      uint64_t Size = *T->numel() * dtypeSize(T->dtype());
-      J.attributeObject(Name, [&, T = T] {
-        J.attribute("dtype", dtypeSafetensorsName(T->dtype()));
+    for (const PlannedTensor &P : Plan.Tensors) {
+      J.attributeObject(P.Name, [&] {
+        J.attribute("dtype", dtypeSafetensorsName(P.T->dtype()));
         J.attributeArray("shape", [&] {
-          for (int64_t D : T->shape())
+          for (int64_t D : P.T->shape())
             J.value(D);
         });
         J.attributeArray("data_offsets", [&] {
-          J.value(Offset);
-          J.value(Offset + Size);
+          J.value(P.Offset);
+          J.value(P.Offset + P.Bytes);
         });
       });
-      Offset += Size;
     }
   });
   OS.flush();
@@ -544,29 +715,35 @@ static std::string renderHeader(const ExportPlan &Plan) {
   return Text;
 }
 
-/// Writes a strided view row-major: runs along the last dimension are
-/// copied whole when that dimension is contiguous.
+/// Writes a strided view row-major, one run along the last dimension at a
+/// time, read through Storage::read (no mapping walk, no materialising).
 static Error writeStrided(AtomicOutput &Out, const TensorValue &T) {
   ArrayRef<int64_t> Shape = T.shape(), Strides = T.strides();
   const unsigned Rank = Shape.size();
   const uint64_t Elt = dtypeSize(T.dtype());
   const uint64_t RunLen = Shape.back();
-  ArrayRef<uint8_t> Src = T.storage()->bytes();
+  const Storage &S = *T.storage();
   uint64_t Runs = *T.numel() / RunLen;
   SmallVector<int64_t, 4> Idx(Rank, 0);
-  std::vector<uint8_t> Chunk;
+  std::vector<uint8_t> Chunk, Span;
   for (uint64_t R = 0; R < Runs; ++R) {
     uint64_t Base = T.storageOffset();
     for (unsigned D = 0; D + 1 < Rank; ++D)
       Base += Idx[D] * Strides[D];
+    size_t At = Chunk.size();
+    Chunk.resize(At + RunLen * Elt);
     if (Strides.back() == 1) {
-      auto Run = Src.slice(Base * Elt, RunLen * Elt);
-      Chunk.insert(Chunk.end(), Run.begin(), Run.end());
+      if (Error E = S.read(Base * Elt, MutableArrayRef<uint8_t>(
+                                           Chunk.data() + At, RunLen * Elt)))
+        return E;
     } else {
-      for (uint64_t I = 0; I < RunLen; ++I) {
-        auto E = Src.slice((Base + I * Strides.back()) * Elt, Elt);
-        Chunk.insert(Chunk.end(), E.begin(), E.end());
-      }
+      // The elements of one run, read as the span that holds them.
+      uint64_t Step = Strides.back() * Elt;
+      Span.resize((RunLen - 1) * Step + Elt);
+      if (Error E = S.read(Base * Elt, Span))
+        return E;
+      for (uint64_t I = 0; I < RunLen; ++I)
+        std::memcpy(Chunk.data() + At + I * Elt, Span.data() + I * Step, Elt);
     }
     for (int D = int(Rank) - 2; D >= 0; --D) {
       if (++Idx[D] < Shape[D])
@@ -582,34 +759,59 @@ static Error writeStrided(AtomicOutput &Out, const TensorValue &T) {
   return Out.write(Chunk);
 }
 
-static Error writeTensor(AtomicOutput &Out, const TensorValue &T) {
-  uint64_t Numel = *T.numel();
-  if (Numel == 0)
+static Error writeTensor(AtomicOutput &Out, const PlannedTensor &P,
+                         const wopt::detail::ProgressFn &Report) {
+  const TensorValue &T = *P.T;
+  if (P.Bytes == 0)
     return Error::success();
-  uint64_t Elt = dtypeSize(T.dtype());
-  if (T.isContiguous())
-    return Out.writeStorageRange(*T.storage(), T.storageOffset() * Elt,
-                                 Numel * Elt);
-  return writeStrided(Out, T);
+  // Contiguous (every sub-byte tensor is, checked in the plan): copied
+  // straight from its storage.
+  if (T.isContiguous()) {
+    uint64_t From = *dtypeBytes(T.dtype(), uint64_t(T.storageOffset()));
+    return wopt::detail::writeStorageRangeReporting(Out, *T.storage(), From,
+                                                    P.Bytes, Report);
+  }
+  if (Error E = writeStrided(Out, T))
+    return E;
+  if (Report)
+    Report(Out.position());
+  return Error::success();
 }
 
-Error wopt::exportSafetensors(const Checkpoint &C, StringRef Path) {
+Error wopt::exportSafetensors(const Checkpoint &C, StringRef Path,
+                              const SafetensorsExportOptions &Opts) {
   Expected<ExportPlan> Plan = planExport(C, Path);
   if (!Plan)
     return Plan.takeError();
-  warnPartialSharing(Path, *Plan);
+  warnSharing(Path, *Plan, Opts);
   std::string HeaderText = renderHeader(*Plan);
+  if (HeaderText.size() > MaxHeaderSize)
+    return fileError(Path, "the header needs " + Twine(HeaderText.size()) +
+                               " bytes, more than readers accept (" +
+                               Twine(MaxHeaderSize) + ")");
   auto Out = AtomicOutput::create(Path);
   if (!Out)
     return Out.takeError();
+  uint64_t DataStart = 8 + HeaderText.size();
+  std::optional<wopt::detail::ProgressBar> Bar;
+  wopt::detail::ProgressFn Report;
+  if (Opts.OnProgress) {
+    Report = [&](uint64_t Pos) { Opts.OnProgress(Pos - DataStart); };
+  } else if (Opts.Progress) {
+    Bar.emplace(Path == "-" ? "<stdout>" : sys::path::filename(Path),
+                Plan->DataBytes);
+    Report = [&](uint64_t Pos) { Bar->update(Pos - DataStart); };
+  }
   uint8_t Len[8];
   support::endian::write64le(Len, HeaderText.size());
   if (Error E = (*Out)->write(ArrayRef<uint8_t>(Len)))
     return E;
   if (Error E = (*Out)->write(StringRef(HeaderText)))
     return E;
-  for (auto &[Name, T] : Plan->Tensors)
-    if (Error E = writeTensor(**Out, *T))
+  for (size_t I : Plan->DataOrder)
+    if (Error E = writeTensor(**Out, Plan->Tensors[I], Report))
       return E;
+  if (Bar)
+    Bar->done();
   return (*Out)->commit();
 }

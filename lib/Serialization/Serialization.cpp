@@ -5,10 +5,12 @@
 #include "wopt/Serialization/FlatBuffers.h"
 #include "wopt/Serialization/PickleReader.h"
 #include "wopt/Serialization/Safetensors.h"
+#include "wopt/Serialization/Shards.h"
 #include "wopt/Serialization/Torch.h"
 #include "wopt/Serialization/ZipWriter.h"
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/Endian.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 
 using namespace wopt;
@@ -30,19 +32,25 @@ StringRef wopt::formatName(FileFormat F) {
     return "safetensors";
   case FileFormat::FlatBuffers:
     return "wopt-flatbuffers";
+  case FileFormat::ShardIndex:
+    return "shard-index";
   }
   llvm_unreachable("bad format");
 }
 
-/// safetensors: u64 header length, then a JSON object. The length is not
-/// checked here, however large, so that the reader can say what is wrong
-/// with it (a header that claims 2^62 bytes is a safetensors file that
-/// lies, not an unknown format); the '{' keeps text files out.
+/// safetensors: a u64 header length, then JSON. Recognised by a length
+/// whose top three bytes are zero (no text file starts with three NULs at
+/// bytes 5..7; headers are at most 100 MB) or, whatever the length, by a
+/// JSON object at byte 8, so that a malformed file gets the safetensors
+/// rule it breaks rather than a generic error.
 static bool isSafetensors(StringRef S) {
-  if (S.size() < 9)
+  if (S.size() < 8)
     return false;
   uint64_t N = support::endian::read64le(S.data());
-  return N >= 2 && S[8] == '{';
+  if (N < (1ull << 40))
+    return true;
+  StringRef Rest = S.drop_front(8).ltrim(" \t\r\n");
+  return Rest.starts_with("{");
 }
 
 FileFormat wopt::detectFormat(ArrayRef<uint8_t> Bytes) {
@@ -53,10 +61,12 @@ FileFormat wopt::detectFormat(ArrayRef<uint8_t> Bytes) {
     return FileFormat::TorchLegacy;
   if (S.size() >= 8 && S.substr(4, 4) == "WOPT")
     return FileFormat::FlatBuffers;
-  if (isSafetensors(S))
-    return FileFormat::Safetensors;
+  if (looksLikeShardIndex(S))
+    return FileFormat::ShardIndex;
   if (looksLikeTextIR(S))
     return FileFormat::TextIR;
+  if (isSafetensors(S))
+    return FileFormat::Safetensors;
   return FileFormat::Unknown;
 }
 
@@ -74,6 +84,8 @@ importText(std::shared_ptr<SourceFile> Source) {
 }
 
 Expected<std::unique_ptr<Checkpoint>> wopt::importFile(StringRef Path) {
+  if (Path != "-" && sys::fs::is_directory(Path))
+    return importShardDirectory(Path);
   auto Source = SourceFile::open(Path);
   if (!Source)
     return Source.takeError();
@@ -89,6 +101,12 @@ Expected<std::unique_ptr<Checkpoint>> wopt::importFile(StringRef Path) {
     return importSafetensors(S);
   case FileFormat::FlatBuffers:
     return importFlatBuffers(S);
+  case FileFormat::ShardIndex:
+    if (Path == "-")
+      return createStringError(inconvertibleErrorCode(),
+                               "<stdin>: a shard index names files beside "
+                               "it; give its path, not stdin");
+    return importShardIndex(Path);
   case FileFormat::Unknown:
     break;
   }
@@ -98,7 +116,8 @@ Expected<std::unique_ptr<Checkpoint>> wopt::importFile(StringRef Path) {
   return createStringError(
       inconvertibleErrorCode(),
       Path + ": not a checkpoint wopt can read (expected a torch.save zip or "
-             "legacy file, safetensors, .wopt or .wir text)");
+             "legacy file, safetensors, .wopt, a shard index (.index.json) or "
+             ".wir text)");
 }
 
 std::optional<EmitKind> wopt::parseEmitKind(StringRef Name) {

@@ -35,7 +35,7 @@ void collect(const Value *V, Stats &S) {
       ++S.Tensors;
       ++S.DTypes[dtypeName(T->dtype()).str()];
       if (std::optional<uint64_t> N = T->numel())
-        S.TensorBytes += *N * dtypeSize(T->dtype());
+        S.TensorBytes += dtypeBytes(T->dtype(), *N).value_or(0);
     } else if (auto *O = dyn_cast<OpaqueValue>(&X)) {
       if (!O->isWeightsOnlySafe())
         ++S.Globals[O->qualifiedName()];
@@ -85,6 +85,21 @@ std::string keyLabel(const Value *K) {
   return K ? pythonTypeName(*K).str() : "?";
 }
 
+/// A set's files, in the order their tensors come.
+void writeShardFiles(const Checkpoint &C, raw_ostream &OS) {
+  std::vector<std::string> Files;
+  C.forEachTensor([&](TensorValue &T) {
+    const StorageRef &S = T.storage();
+    if (S && S->source() && !llvm::is_contained(Files, S->source()->path()))
+      Files.push_back(S->source()->path().str());
+  });
+  OS << "shards: " << Files.size() << " file" << (Files.size() == 1 ? "" : "s");
+  if (!Files.empty())
+    OS << " (" << Files.front()
+       << (Files.size() > 1 ? " ... " + Files.back() : std::string()) << ")";
+  OS << "\n";
+}
+
 } // namespace
 
 void writeSummary(const Checkpoint &C, raw_ostream &OS) {
@@ -96,6 +111,8 @@ void writeSummary(const Checkpoint &C, raw_ostream &OS) {
   if (!C.RecordPrefix.empty())
     OS << "record prefix: " << C.RecordPrefix << "\n";
   OS << "byte order: " << C.ByteOrder << "\n";
+  if (C.Format == "shards")
+    writeShardFiles(C, OS);
 
   Stats S;
   collect(C.root().get(), S);

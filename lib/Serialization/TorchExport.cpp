@@ -10,6 +10,8 @@
 
 #include "AtomicOutput.h"
 #include "DataCopy.h"
+#include "Progress.h"
+#include "wopt/IR/Verifier.h"
 #include "wopt/Serialization/PickleWriter.h"
 #include "wopt/Serialization/Torch.h"
 #include "wopt/Serialization/ZipWriter.h"
@@ -95,6 +97,10 @@ TorchPickler::record(const Storage *S, DType Type, const Twine &Subject) {
 }
 
 Error TorchPickler::checkView(const TensorValue &T, StringRef Name) {
+  if (dtypeTorchName(T.dtype()).empty())
+    return makeError("tensor '" + Name + "' (" + T.typeString() +
+                     "): torch has no dtype for " + dtypeName(T.dtype()) +
+                     " (safetensors has one: -o x.safetensors)");
   std::optional<uint64_t> Need = T.requiredStorageBytes();
   if (T.storage() && (!Need || *Need > T.storage()->numBytes()))
     return makeError("tensor '" + Name + "' (" + T.typeString() +
@@ -292,37 +298,6 @@ Expected<std::string> TorchPickler::run(const Checkpoint &C) {
   return W.finish();
 }
 
-/// "[#####     ]  45% 1.2/2.6 GiB" on stderr, redrawn when the percentage
-/// changes.
-class ProgressBar {
-public:
-  ProgressBar(StringRef Name, uint64_t Total) : Name(Name), Total(Total) {}
-  void update(uint64_t Done) {
-    // Done also counts the small records (data.pkl, version): clamp.
-    Done = std::min(Done, Total);
-    unsigned Pct = Total ? unsigned(Done * 100 / Total) : 100;
-    if (Pct == LastPct)
-      return;
-    LastPct = Pct;
-    constexpr unsigned Width = 30;
-    unsigned Fill = Pct * Width / 100;
-    errs() << "\rwopt: writing " << Name << " [" << std::string(Fill, '#')
-           << std::string(Width - Fill, ' ') << "] " << format("%3u%%", Pct)
-           << format(" %.1f/%.1f GiB", Done / double(1ull << 30),
-                     Total / double(1ull << 30));
-    errs().flush();
-  }
-  void done() {
-    if (LastPct != ~0u)
-      errs() << "\n";
-  }
-
-private:
-  std::string Name;
-  uint64_t Total;
-  unsigned LastPct = ~0u;
-};
-
 /// Bytes of storages held in memory are written in pieces this large.
 constexpr size_t MemoryChunk = 8 << 20;
 /// Computed storages are produced into a buffer this large at a time.
@@ -392,10 +367,11 @@ Error writeDataRecord(ZipWriter &Z, StringRef Name, const Storage &S,
 /// in lexicographic key order, version.
 Error writeArchive(int FD, StringRef Prefix, StringRef ByteOrder,
                    StringRef Pickle, std::vector<StorageRecord> Records,
-                   ProgressBar *Bar, const TorchExportOptions &Opts) {
+                   const detail::ProgressFn &Report,
+                   const TorchExportOptions &Opts) {
   ZipWriter Z(FD);
-  if (Bar)
-    Z.setProgress([Bar](uint64_t Done) { Bar->update(Done); });
+  if (Report)
+    Z.setProgress([&Report](uint64_t Done) { Report(Done); });
   std::string P = (Prefix + "/").str();
   if (Error E = Z.addRecord(P + "data.pkl", arrayRefFromStringRef(Pickle)))
     return E;
@@ -450,6 +426,12 @@ Expected<std::string> pickleTorch(const Checkpoint &C) {
 
 Error exportTorch(const Checkpoint &C, StringRef Path,
                   const TorchExportOptions &Opts) {
+  // What the readers would refuse (a key twice, a str that is not UTF-8)
+  // is never written.
+  if (Error E = verifyCheckpoint(C))
+    return createStringError(
+        inconvertibleErrorCode(),
+        Path + ": cannot write an invalid IR: " + toString(std::move(E)));
   TorchPickler Pickler;
   Expected<std::string> Pickle = Pickler.run(C);
   if (!Pickle)
@@ -459,13 +441,16 @@ Error exportTorch(const Checkpoint &C, StringRef Path,
                     [](const StorageRecord &R) { return R.S->sourceCRC(); }))
     return detail::nothingToVerify();
   std::string Prefix = recordPrefix(Path, Opts);
-  std::optional<ProgressBar> Bar;
-  if (Opts.Progress)
+  std::optional<detail::ProgressBar> Bar;
+  detail::ProgressFn Report = Opts.OnProgress;
+  if (Opts.Progress && !Report) {
     Bar.emplace(Path == "-" ? "<stdout>" : sys::path::filename(Path),
                 totalBytes(Pickler.Records));
+    Report = [&Bar](uint64_t Done) { Bar->update(Done); };
+  }
   auto Write = [&](int FD) {
     Error E = writeArchive(FD, Prefix, C.ByteOrder, *Pickle, Pickler.Records,
-                           Bar ? &*Bar : nullptr, Opts);
+                           Report, Opts);
     if (Bar)
       Bar->done();
     return E;

@@ -17,6 +17,7 @@
 #include "wopt/Serialization/Output.h"
 #include "wopt/Serialization/Safetensors.h"
 #include "wopt/Serialization/Serialization.h"
+#include "wopt/Serialization/Shards.h"
 #include "wopt/Serialization/Torch.h"
 #include "wopt/Synth/Synthesize.h"
 #include "llvm/ADT/StringExtras.h"
@@ -34,7 +35,7 @@ using llvm::StringRef;
 
 namespace {
 
-constexpr StringRef Usage = "wopt [options] <input> [-o <output>]";
+constexpr StringRef Usage = "wopt [options] <input>... [-o <output>]";
 constexpr uint64_t DefaultPrintDataLimit = 4096;
 
 struct DriverOptions {
@@ -59,6 +60,17 @@ struct DriverOptions {
   bool WarningsAsErrors = false;
   bool DumpPipeline = false;
   bool VerifyInputCRC = false;
+  /// Shard sets: more inputs joined into one state dict, and the shard
+  /// output options (the output is a folder or an .index.json).
+  std::vector<std::string> MoreInputs;
+  std::optional<std::string> MaxShardSize;
+  std::optional<unsigned> Jobs;
+  std::vector<unsigned> WriteShards;
+  bool WriteIndex = false;
+  bool PrintShardCount = false;
+  /// Resolved from -o and the options above before the input is read.
+  std::optional<ShardTarget> ShardOut;
+  ShardExportOptions ShardOpts;
   InstrumentationOptions Instr;
   bool Help = false;
   std::optional<std::string> HelpPass;
@@ -84,6 +96,33 @@ void addNames(llvm::StringSet<> &Set, StringRef List) {
   List.split(Names, ',', -1, /*KeepEmpty=*/false);
   for (StringRef N : Names)
     Set.insert(N.trim());
+}
+
+/// "1,3,5-8" -> {1, 3, 5, 6, 7, 8}.
+Error parseShardList(StringRef List, std::vector<unsigned> &Out) {
+  llvm::SmallVector<StringRef, 8> Items;
+  List.split(Items, ',', -1, /*KeepEmpty=*/false);
+  auto Bad = [&] {
+    return usageError("-write-shards expects shard numbers from 1 and ranges "
+                      "(1,3,5-8), got '" +
+                      List + "'");
+  };
+  if (Items.empty())
+    return Bad();
+  for (StringRef Item : Items) {
+    auto [A, B] = Item.trim().split('-');
+    unsigned Lo, Hi;
+    if (A.getAsInteger(10, Lo) || Lo == 0)
+      return Bad();
+    Hi = Lo;
+    if (Item.contains('-') && (B.getAsInteger(10, Hi) || Hi < Lo))
+      return Bad();
+    if (Hi - Lo > 1000000)
+      return Bad();
+    for (unsigned N = Lo; N <= Hi; ++N)
+      Out.push_back(N);
+  }
+  return Error::success();
 }
 
 std::vector<OptionSpec> buildOptionTable() {
@@ -123,6 +162,33 @@ std::vector<OptionSpec> buildOptionTable() {
        "Split a .wir input at '// -----' lines and process each part on its "
        "own",
        Flag(&DriverOptions::SplitInputFile)},
+      {"max-shard-size", "size", "Shards",
+       "Largest shard of a set written to -o DIR/ or -o NAME.index.json, "
+       "e.g. 5GB (default), 500MB, 2GiB",
+       [](O D, StringRef V) {
+         D.MaxShardSize = V.str();
+         return Error::success();
+       }},
+      {"j", "N", "Shards", "Shards written at once (default: one per core)",
+       [](O D, StringRef V) -> Error {
+         unsigned N;
+         if (V.getAsInteger(10, N) || N == 0)
+           return usageError("-j expects a positive number of jobs, got '" + V +
+                             "'");
+         D.Jobs = N;
+         return Error::success();
+       }},
+      {"write-shards", "list", "Shards",
+       "Write only these shards of the set (1-based, e.g. 1,3,5-8), not the "
+       "index: for one task per shard",
+       [](O D, StringRef V) { return parseShardList(V, D.WriteShards); }},
+      {"write-index", "", "Shards",
+       "Write only the index of the set (with -write-shards: those shards "
+       "and the index)",
+       Flag(&DriverOptions::WriteIndex)},
+      {"print-shard-count", "", "Shards",
+       "Print how many shards the set will have, write nothing",
+       Flag(&DriverOptions::PrintShardCount)},
       {"pass-pipeline", "pipeline", "Pipeline",
        "The passes to run, e.g. 'unwrap{key=teacher},rename{rule=a=>b}', or "
        "@FILE: a .wpipe file, one pass per line, // comments, or 'auto' "
@@ -269,11 +335,10 @@ Error parseArgs(int Argc, char **Argv, llvm::ArrayRef<OptionSpec> Table,
     if (Error Err = S->Apply(D, Value))
       return Err;
   }
-  if (Positional.size() > 1)
-    return usageError("more than one input: '" + Positional[0] + "' and '" +
-                      Positional[1] + "'\nnote: usage: " + Usage);
   if (!Positional.empty())
     D.Input = Positional[0].str();
+  for (size_t I = 1; I < Positional.size(); ++I)
+    D.MoreInputs.push_back(Positional[I].str());
   return Error::success();
 }
 
@@ -855,6 +920,12 @@ StringRef outputPath(const DriverOptions &Opts) {
 }
 
 Error Driver::emit(const Checkpoint &C) const {
+  bool Progress = llvm::sys::Process::StandardErrIsDisplayed();
+  if (Opts.ShardOut) {
+    ShardExportOptions SO = Opts.ShardOpts;
+    SO.Progress = Progress;
+    return exportShards(C, *Opts.ShardOut, SO);
+  }
   // A torch export checks input CRCs while it copies the records.
   if (Opts.VerifyInputCRC && Kind != EmitKind::Torch)
     if (Error Err = verifySourceCRCs(C))
@@ -862,14 +933,20 @@ Error Driver::emit(const Checkpoint &C) const {
   switch (Kind) {
   case EmitKind::Torch: {
     TorchExportOptions TO;
-    TO.Progress = llvm::sys::Process::StandardErrIsDisplayed();
+    TO.Progress = Progress;
     TO.VerifyInputCRC = Opts.VerifyInputCRC;
     return exportTorch(C, outputPath(Opts), TO);
   }
-  case EmitKind::Safetensors:
-    return exportSafetensors(C, outputPath(Opts));
-  case EmitKind::FlatBuffers:
-    return exportFlatBuffers(C, outputPath(Opts));
+  case EmitKind::Safetensors: {
+    SafetensorsExportOptions SO;
+    SO.Progress = Progress;
+    return exportSafetensors(C, outputPath(Opts), SO);
+  }
+  case EmitKind::FlatBuffers: {
+    FlatBuffersExportOptions FO;
+    FO.Progress = Progress;
+    return exportFlatBuffers(C, outputPath(Opts), FO);
+  }
   default:
     break;
   }
@@ -982,6 +1059,8 @@ Expected<EmitKind> chooseEmitKind(const DriverOptions &Opts) {
                         "'\nnote: expected text, torch, safetensors, "
                         "flatbuffers, summary, manifest or diff");
     Kind = *K;
+  } else if (Opts.ShardOut) {
+    Kind = Opts.ShardOut->Format;
   } else if (Opts.Output && *Opts.Output != "-") {
     Kind = emitKindForPath(*Opts.Output).value_or(EmitKind::Text);
   }
@@ -1036,12 +1115,82 @@ Error checkPrintIRNames(const DriverOptions &Opts, const PassRegistry &R,
   return Error::success();
 }
 
+/// The shard set options, resolved against -o: a folder or an .index.json
+/// output is a set; the options that shape one need such an output.
+Error resolveShardOutput(DriverOptions &Opts) {
+  bool Asked = Opts.MaxShardSize || Opts.Jobs || !Opts.WriteShards.empty() ||
+               Opts.WriteIndex || Opts.PrintShardCount;
+  std::optional<EmitKind> Emit;
+  if (Opts.Emit)
+    Emit = parseEmitKind(*Opts.Emit);
+  if (Opts.Output) {
+    Expected<std::optional<ShardTarget>> T = shardTargetFor(*Opts.Output, Emit);
+    if (!T)
+      return usageError("-o " + *Opts.Output + ": " +
+                        llvm::toString(T.takeError()));
+    Opts.ShardOut = std::move(*T);
+  }
+  if (!Opts.ShardOut) {
+    if (Asked)
+      return usageError("the shard options (-max-shard-size, -j, "
+                        "-write-shards, -write-index, -print-shard-count) "
+                        "need a set as output: -o DIR/ or -o "
+                        "model.safetensors.index.json");
+    return Error::success();
+  }
+  if (Opts.SplitInputFile)
+    return usageError("-split-input-file writes text, not a shard set");
+  ShardExportOptions &SO = Opts.ShardOpts;
+  if (Opts.MaxShardSize) {
+    Expected<uint64_t> N = parseShardSize(*Opts.MaxShardSize);
+    if (!N)
+      return usageError("-max-shard-size: " + llvm::toString(N.takeError()));
+    SO.MaxShardSize = *N;
+  }
+  SO.Jobs = Opts.Jobs.value_or(0);
+  SO.OnlyShards = Opts.WriteShards;
+  SO.VerifyInputCRC = Opts.VerifyInputCRC;
+  // -write-shards alone: no index; -write-index alone: no shards.
+  SO.WriteShards = !Opts.WriteShards.empty() || !Opts.WriteIndex;
+  SO.WriteIndex = Opts.WriteIndex || Opts.WriteShards.empty();
+  return Error::success();
+}
+
+/// Several inputs are one set of shards.
+Error checkInputs(const DriverOptions &Opts) {
+  if (Opts.MoreInputs.empty())
+    return Error::success();
+  if (Opts.SplitInputFile)
+    return usageError("-split-input-file takes one input, not " +
+                      llvm::Twine(Opts.MoreInputs.size() + 1));
+  if (Opts.Input == "-" || llvm::is_contained(Opts.MoreInputs, "-"))
+    return usageError("stdin ('-') cannot be one of several inputs");
+  return Error::success();
+}
+
+/// The input: one file or folder, or several files joined as a set.
+Expected<std::unique_ptr<Checkpoint>> importInputs(const DriverOptions &Opts) {
+  if (Opts.MoreInputs.empty())
+    return importFile(Opts.Input);
+  std::vector<std::string> All{Opts.Input};
+  All.insert(All.end(), Opts.MoreInputs.begin(), Opts.MoreInputs.end());
+  return importShardFiles(All);
+}
+
+/// The label diagnostics start with: the input, or none for several (each
+/// message names the files it is about).
+StringRef inputLabel(const DriverOptions &Opts) {
+  return Opts.MoreInputs.empty() ? StringRef(Opts.Input) : StringRef();
+}
+
 /// Everything before reading the input: a usage error costs no I/O.
 Expected<EmitKind> checkUsage(const DriverOptions &Opts,
                               const PassRegistry &R) {
   if (Opts.Input.empty())
     return usageError("no input file\nnote: usage: " + Usage.str() +
                       "\nnote: see 'wopt --help'");
+  if (Error Err = checkInputs(Opts))
+    return Err;
   Expected<EmitKind> Kind = chooseEmitKind(Opts);
   if (!Kind)
     return Kind.takeError();
@@ -1082,13 +1231,17 @@ int wopt::woptMain(int Argc, char **Argv, const PassRegistry &Registry) {
     return reportError("", std::move(Err));
   if (Error Err = loadDriverTarget(Opts, Registry))
     return reportError("", std::move(Err));
+  if (Error Err = resolveShardOutput(Opts))
+    return reportError("", std::move(Err));
   Expected<EmitKind> Kind = checkUsage(Opts, Registry);
   if (!Kind)
     return reportError("", Kind.takeError());
   // Before any work: a directory, an unwritable place or the input itself
   // as the output costs no import and no export.
-  if (Error Err = checkOutputPath(outputPath(Opts), Opts.Input))
-    return reportError("", std::move(Err));
+  // (A shard set checks its folder itself and replaces it as a whole.)
+  if (!Opts.ShardOut)
+    if (Error Err = checkOutputPath(outputPath(Opts), Opts.Input))
+      return reportError("", std::move(Err));
   // Past `ulimit -f`, write() then fails with EFBIG (a clean error, no
   // partial file) instead of SIGXFSZ killing the process.
   std::signal(SIGXFSZ, SIG_IGN);
@@ -1096,16 +1249,25 @@ int wopt::woptMain(int Argc, char **Argv, const PassRegistry &Registry) {
   Driver D(Opts, Registry, *Kind);
   if (Opts.SplitInputFile)
     return D.runSplit();
-  Expected<std::unique_ptr<Checkpoint>> C = importFile(Opts.Input);
+  StringRef Label = inputLabel(Opts);
+  Expected<std::unique_ptr<Checkpoint>> C = importInputs(Opts);
   if (!C)
-    return reportError(Opts.Input, C.takeError());
+    return reportError(Label, C.takeError());
   if (Error Err = D.process(**C))
-    return reportError(Opts.Input, std::move(Err));
+    return reportError(Label, std::move(Err));
   if (D.verifyOnly()) {
     D.printVerdicts(llvm::outs());
     return 0;
   }
+  if (Opts.PrintShardCount) {
+    Expected<unsigned> N =
+        countShards(**C, *Opts.ShardOut, Opts.ShardOpts.MaxShardSize);
+    if (!N)
+      return reportError(Label, N.takeError());
+    llvm::outs() << *N << "\n";
+    return 0;
+  }
   if (Error Err = D.emit(**C))
-    return reportOutputError(Opts.Input, outputPath(Opts), std::move(Err));
+    return reportOutputError(Label, outputPath(Opts), std::move(Err));
   return D.diffFoundDifferences() ? 1 : 0;
 }

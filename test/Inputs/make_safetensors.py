@@ -88,7 +88,58 @@ BAD = {
         {"__metadata__": {"epoch": 3}, "a": entry("F32", [2], 0, 8)}),
 }
 
-KINDS = {"good": good, **BAD}
+def raw(header_text, data=b""):
+    """An exact header text (no padding added)."""
+    return struct.pack("<Q", len(header_text)) + header_text + data
+
+
+# Valid by the reference reader (SafeTensors::deserialize), each for one
+# rule wopt once refused.
+GOOD = {
+    # JSON whitespace may pad the header on both sides.
+    "leading-whitespace": lambda: raw(
+        b'\t\n {"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}} \r\n',
+        f32(1.5)),
+    "metadata-null": lambda: pack(
+        b'{"__metadata__":null,"a":{"dtype":"F32","shape":[1],'
+        b'"data_offsets":[0,4]}}', f32(2)),
+    # Every dtype the reference knows that torch 1.13 lacks; the sub-byte
+    # kinds hold whole bytes (4 x F4 = 2 bytes, 4 x F6 = 3 bytes).
+    "new-dtypes": lambda: pack({
+        "__metadata__": {"format": "pt"},
+        "e8m0": entry("F8_E8M0", [2], 0, 2),
+        "e4m3fnuz": entry("F8_E4M3FNUZ", [2], 2, 4),
+        "e5m2fnuz": entry("F8_E5M2FNUZ", [2], 4, 6),
+        "f4": entry("F4", [2, 2], 6, 8),
+        "f6a": entry("F6_E2M3", [4], 8, 11),
+        "f6b": entry("F6_E3M2", [8], 11, 17),
+    }, bytes(range(0x70, 0x81))),
+    # A zero in the shape makes the product 0, however large the rest.
+    "huge-empty": lambda: pack({
+        "e": entry("F32", [0, 9223372036854775807], 0, 0),
+        "f": entry("I64", [0, 2**62, 4], 0, 0),
+        "a": entry("F32", [1], 0, 4)}, f32(3)),
+    "empty": lambda: pack({}, b""),
+}
+
+# Malformed files that once got the generic "not a checkpoint" message or
+# no rule of their own.
+BAD.update({
+    "f4-odd": lambda: pack({"a": entry("F4", [3], 0, 2)}, b"\0\0"),
+    "metadata-string": lambda: two_floats(
+        {"__metadata__": "pt", "a": entry("F32", [2], 0, 8)}),
+    "header-array": lambda: pack(b"[1, 2]", b""),
+    "header-empty": lambda: struct.pack("<Q", 0) + b"",
+    "header-space-only": lambda: raw(b"        "),
+    "header-huge-brace": lambda: struct.pack("<Q", 0xffffff0000000010) +
+    b'{"a":1}',
+    "header-one-byte": lambda: raw(b"{"),
+    "dim-past-int64": lambda: pack(
+        {"e": entry("F32", [0, 18446744073709551615], 0, 0)}, b""),
+    "short-file": lambda: b"\x10\x00\x00\x00\x00",
+})
+
+KINDS = {"good": good, **GOOD, **BAD}
 
 
 def main(argv):

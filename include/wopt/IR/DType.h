@@ -2,7 +2,7 @@
 //
 // Every element type torch can serialize. One table (DTypes.def) is the
 // single source of truth for the text-IR spelling, the torch names, the
-// safetensors names and the element size.
+// safetensors names and the element width.
 //
 //===----------------------------------------------------------------------===//
 #ifndef WOPT_IR_DTYPE_H
@@ -15,12 +15,24 @@
 namespace wopt {
 
 enum class DType : uint8_t {
-#define WOPT_DTYPE(ENUM, TEXT, SIZE, TORCH, STORAGE, SAFETENSORS) ENUM,
+#define WOPT_DTYPE(ENUM, TEXT, BITS, TORCH, STORAGE, SAFETENSORS) ENUM,
 #include "wopt/IR/DTypes.def"
 };
 
-/// Size of one element in bytes.
+/// Width of one element in bits: 4 for f4e2m1fn, 6 for the f6 kinds, eight
+/// times the byte size otherwise.
+unsigned dtypeBits(DType T);
+/// Kinds narrower than a byte, packed several to a byte (DTypes.def).
+bool isSubByte(DType T);
+/// Size of one element in bytes. Sub-byte kinds have none: asserted; code
+/// that can meet them sizes with dtypeBytes/dtypeElements or refuses them.
 unsigned dtypeSize(DType T);
+/// Bytes that N elements of T occupy, a partial last byte counted whole;
+/// nullopt on overflow.
+std::optional<uint64_t> dtypeBytes(DType T, uint64_t N);
+/// The number of elements of T in NumBytes bytes, nullopt when they do not
+/// hold a whole number (a 6-bit kind needs a multiple of 3 bytes).
+std::optional<uint64_t> dtypeElements(DType T, uint64_t NumBytes);
 /// Text-IR spelling: "f32", "bf16", "i64", "bool", "c64", "f8e4m3fn", ...
 llvm::StringRef dtypeName(DType T);
 std::optional<DType> parseDTypeName(llvm::StringRef Name);

@@ -11,9 +11,15 @@ namespace wopt {
 llvm::Expected<std::unique_ptr<Checkpoint>>
 importFlatBuffers(std::shared_ptr<SourceFile> Source);
 
+struct FlatBuffersExportOptions {
+  /// Show a progress bar on stderr (the driver sets it for terminals).
+  bool Progress = false;
+};
+
 /// Writes C as .wopt to Path, atomically: a flatbuffer followed by a data
 /// section with every storage 64-byte aligned.
-llvm::Error exportFlatBuffers(const Checkpoint &C, llvm::StringRef Path);
+llvm::Error exportFlatBuffers(const Checkpoint &C, llvm::StringRef Path,
+                              const FlatBuffersExportOptions &Opts = {});
 
 } // namespace wopt
 

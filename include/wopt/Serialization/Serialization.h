@@ -22,6 +22,7 @@ enum class FileFormat {
   TextIR,      ///< .wir
   Safetensors,
   FlatBuffers, ///< .wopt
+  ShardIndex,  ///< model.safetensors.index.json: a set of shards
 };
 
 llvm::StringRef formatName(FileFormat F);
@@ -30,6 +31,8 @@ FileFormat detectFormat(llvm::ArrayRef<uint8_t> Bytes);
 
 /// Maps Path and imports it. Errors start with the file name:
 /// "in.pth: data.pkl: opcode 0xff at byte 1234 is not a pickle opcode".
+/// A shard index or a folder holding one imports the whole set
+/// (wopt/Serialization/Shards.h).
 llvm::Expected<std::unique_ptr<Checkpoint>> importFile(llvm::StringRef Path);
 
 /// -verify-input-crc where nothing is copied into zip records (safetensors,

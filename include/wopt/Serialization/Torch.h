@@ -4,6 +4,7 @@
 
 #include "wopt/IR/Checkpoint.h"
 #include "wopt/Serialization/Serialization.h"
+#include <functional>
 
 namespace wopt {
 
@@ -29,6 +30,9 @@ struct TorchExportOptions {
   std::string RecordPrefix;
   /// Show a progress bar on stderr (the driver sets it for terminals).
   bool Progress = false;
+  /// Called with the bytes of tensor data written so far, instead of the
+  /// bar (the shard exporter draws one bar for a whole set).
+  std::function<void(uint64_t)> OnProgress;
   /// Records copied unchanged from a zip input normally keep the CRC the
   /// input's directory gives (no CRC is computed, the kernel copies the
   /// bytes; a corrupt input record stays detectable in the output). True:
