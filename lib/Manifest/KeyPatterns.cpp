@@ -316,8 +316,9 @@ bool isWrapperComponent(StringRef C) {
   return C == "module" || C == "_orig_mod" || C == "model";
 }
 
-/// Escapes a key component for a rename rule (POSIX extended regex).
-std::string escapeRegex(StringRef S) {
+} // namespace
+
+std::string wopt::escapeRegex(StringRef S) {
   std::string R;
   for (char C : S) {
     if (StringRef("\\^$.|?*+()[]{}").contains(C))
@@ -326,6 +327,8 @@ std::string escapeRegex(StringRef S) {
   }
   return R;
 }
+
+namespace {
 
 /// Keys with more components than this are left out of the searches that
 /// edit one component at a time (chunk index, renamed component): each

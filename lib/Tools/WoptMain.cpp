@@ -9,8 +9,8 @@
 #include "wopt/Tools/WoptMain.h"
 #include "wopt/IR/TextIR.h"
 #include "wopt/IR/Verifier.h"
-#include "wopt/Manifest/Manifest.h"
 #include "wopt/Manifest/Diff.h"
+#include "wopt/Manifest/Manifest.h"
 #include "wopt/Manifest/Target.h"
 #include "wopt/Pass/PassManager.h"
 #include "wopt/Serialization/FlatBuffers.h"
@@ -19,6 +19,7 @@
 #include "wopt/Serialization/Serialization.h"
 #include "wopt/Serialization/Shards.h"
 #include "wopt/Serialization/Torch.h"
+#include "wopt/Synth/Synthesize.h"
 #include "wopt/Version.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
@@ -42,6 +43,9 @@ struct DriverOptions {
   std::string Input;
   std::optional<std::string> Output;
   std::string Pipeline;
+  /// -pass-pipeline was given (an empty one runs nothing; none with a
+  /// -target asks synthesis for one).
+  bool PipelineGiven = false;
   /// -pass-pipeline=@FILE: the file's name; Pipeline holds its contents.
   std::string PipelineFile;
   std::optional<std::string> OutputPipeline;
@@ -189,9 +193,12 @@ std::vector<OptionSpec> buildOptionTable() {
        Flag(&DriverOptions::PrintShardCount)},
       {"pass-pipeline", "pipeline", "Pipeline",
        "The passes to run, e.g. 'unwrap{key=teacher},rename{rule=a=>b}', or "
-       "@FILE: a .wpipe file, one pass per line, // comments",
+       "@FILE: a .wpipe file, one pass per line, // comments, or 'auto' "
+       "(with -target: find the pipeline; auto{allow-missing=...} passes "
+       "options to the final verification)",
        [](O D, StringRef V) {
          D.Pipeline = V.str();
+         D.PipelineGiven = true;
          return Error::success();
        }},
       {"o-pipeline", "file", "Pipeline",
@@ -205,7 +212,8 @@ std::vector<OptionSpec> buildOptionTable() {
        "What the result must match: a manifest, or any checkpoint of the "
        "model (its state dict). Passes keep the keys it expects, the "
        "pipeline ends in a verification (exit 1 on a mismatch); without -o, "
-       "only the verdict is printed",
+       "only the verdict is printed. Without -pass-pipeline, wopt finds the "
+       "pipeline itself and prints it",
        [](O D, StringRef V) {
          D.TargetPath = V.str();
          return Error::success();
@@ -679,13 +687,182 @@ Error writePipelineFile(const DriverOptions &Opts, const PassManager &PM) {
   });
 }
 
+//===----------------------------------------------------------------------===//
+// Synthesis (-target without -pass-pipeline, or -pass-pipeline=auto)
+//===----------------------------------------------------------------------===//
+
+Error checkPrintIRNames(const DriverOptions &Opts, const PassRegistry &R,
+                        const PassManager &PM);
+
+/// -pass-pipeline=auto or auto{verify options}.
+bool isAutoSpelling(const DriverOptions &Opts) {
+  StringRef P = Opts.Pipeline;
+  return Opts.PipelineGiven && Opts.PipelineFile.empty() &&
+         (P == "auto" || P.starts_with("auto{"));
+}
+
+/// With a target, no pipeline asks synthesis for one; except -emit=diff,
+/// which compares the input as it is unless told `auto`.
+bool isAutoPipeline(const DriverOptions &Opts) {
+  if (!Opts.TargetPath)
+    return false;
+  if (isAutoSpelling(Opts))
+    return true;
+  return !Opts.PipelineGiven && Opts.Emit != "diff";
+}
+
+/// `{allow-missing=...}` of auto{...}: the final verification's options,
+/// with the braces; "" for plain auto.
+StringRef autoVerifyOptions(const DriverOptions &Opts) {
+  StringRef P = Opts.Pipeline;
+  if (!isAutoSpelling(Opts) || !P.consume_front("auto"))
+    return "";
+  return P;
+}
+
+/// auto's options are verify-against-manifest's: parsing them as that
+/// pass checks them (with a caret) before the input is read.
+Error parseAutoVerify(const DriverOptions &Opts, const PassRegistry &R,
+                      PassManager &PM) {
+  StringRef Inner = autoVerifyOptions(Opts);
+  if (Inner.empty())
+    return Error::success();
+  return R.parsePipeline((VerifyPass + Inner).str(), PM);
+}
+
+Error checkAutoPipeline(const DriverOptions &Opts, const PassRegistry &R) {
+  if (!Opts.TargetPath)
+    return usageError("-pass-pipeline=" + Opts.Pipeline +
+                      ": synthesis needs -target=FILE, the model the result "
+                      "must match");
+  PassManager PM;
+  return parseAutoVerify(Opts, R, PM);
+}
+
+/// What the final verification allows, for the search's scoring.
+SynthesisOptions synthesisOptions(const PassManager &VerifyPM) {
+  SynthesisOptions SO;
+  for (const std::unique_ptr<Pass> &P : VerifyPM.passes())
+    for (const OptionBase *O : P->options()) {
+      if (!O->wasSet())
+        continue;
+      if (O->name() == "allow-missing")
+        SO.AllowMissing = O->printEach();
+      else if (O->name() == "allow-unexpected")
+        SO.AllowUnexpected = O->printEach();
+      else if (O->name() == "prune-unexpected")
+        SO.PruneUnexpected = O->print() == "true";
+    }
+  return SO;
+}
+
+/// The chosen pipeline on stderr (always), the reasons with -remarks.
+void reportSynthesis(const DriverOptions &Opts, const SynthesisResult &Res) {
+  auto Remark = [&](const llvm::Twine &Msg) {
+    if (Opts.Remarks)
+      printDiag("remark", Opts.Input, ("synthesis: " + Msg).str());
+  };
+  Remark("the input: " + Res.Before);
+  for (size_t I = 0; I < Res.Steps.size(); ++I) {
+    const SynthesisStep &S = Res.Steps[I];
+    Remark("step " + llvm::Twine(I + 1) + ": " + S.Text + ": " + S.Why +
+           "; then " + S.After);
+  }
+  for (const std::string &N : Res.Notes)
+    Remark(N);
+  Remark(llvm::Twine(Res.Trials) + " trial runs");
+  if (Res.Complete && Res.ambiguous())
+    return; // the tie is the error
+  std::string P = Res.pipeline();
+  if (Res.Complete && P.empty() && !Res.Prune)
+    return; // the input fits: the verdict says so
+  llvm::errs() << "wopt: synthesized pipeline"
+               << (Res.Complete ? ""
+                                : " (the best found; it does not reach "
+                                  "the target)")
+               << ": " << (P.empty() ? "(no pass)" : P) << '\n';
+  for (const auto &[Alt, Why] : Res.SetAside)
+    printDiag("note", "", Alt + " fits as well; not taken: " + Why);
+  if (!Res.Complete && !Res.Ties.empty())
+    for (const std::string &T : llvm::drop_begin(Res.Ties))
+      printDiag("note", "", "as good: " + T);
+  if (Res.Prune) {
+    std::vector<std::string> Groups;
+    for (const KeyGroup &G : groupKeys(Res.PrunedKeys))
+      Groups.push_back(G.Pattern);
+    printDiag("note", "",
+              std::to_string(Res.PrunedKeys.size()) +
+                  " unexpected keys have no place in the target (no missing "
+                  "key has their shape); the verification prunes them: " +
+                  llvm::join(Groups, ", "));
+  }
+}
+
+/// Two pipelines fit equally with different results: say so, choose none.
+Error tieError(const DriverOptions &Opts, const SynthesisResult &Res) {
+  std::string Msg =
+      "cannot choose a pipeline: " + std::to_string(Res.Ties.size()) +
+      " pipelines make the checkpoint match " + Opts.TheTarget->name().str() +
+      " equally well, with different results";
+  for (const std::string &T : Res.Ties)
+    Msg += "\nnote: " + T;
+  Msg += "\nhint: run the one you mean with -pass-pipeline='" +
+         Res.Ties.front() + "'";
+  return llvm::make_error<VerificationFailure>(Msg);
+}
+
+/// The verification that ends a synthesized pipeline: auto's options,
+/// plus prune-unexpected=true when synthesis found keys with no place.
+std::string synthesizedVerify(const DriverOptions &Opts,
+                              const SynthesisResult &Res) {
+  std::string Inner = autoVerifyOptions(Opts).str();
+  if (!Res.Prune)
+    return Inner.empty() ? "" : (VerifyPass + Inner).str();
+  if (Inner.empty())
+    return (VerifyPass + "{prune-unexpected=true}").str();
+  Inner.insert(Inner.size() - 1, " prune-unexpected=true");
+  return (VerifyPass + Inner).str();
+}
+
+/// Finds a pipeline for C and parses it into PM, as -pass-pipeline would.
+Error synthesizeInto(const DriverOptions &Opts, const PassRegistry &R,
+                     const Checkpoint &C, PassManager &PM) {
+  PassManager VerifyPM;
+  if (Error Err = parseAutoVerify(Opts, R, VerifyPM))
+    return Err;
+  Expected<SynthesisResult> Res =
+      synthesizePipeline(C, Opts.TheTarget, R, synthesisOptions(VerifyPM));
+  if (!Res)
+    return Res.takeError();
+  reportSynthesis(Opts, *Res);
+  if (Res->Complete && Res->ambiguous())
+    return tieError(Opts, *Res);
+  std::string Text = Res->pipeline();
+  std::string Verify = synthesizedVerify(Opts, *Res);
+  if (!Verify.empty())
+    Text += (Text.empty() ? "" : ",") + Verify;
+  if (Error Err = R.parsePipeline(Text, PM))
+    return Err;
+  if (Error Err = addTarget(Opts, R, PM))
+    return Err;
+  if (Error Err = checkPrintIRNames(Opts, R, PM))
+    return Err;
+  if (Opts.DumpPipeline) {
+    PM.printAsTextualPipeline(llvm::errs());
+    llvm::errs() << '\n';
+  }
+  return Error::success();
+}
+
 Error Driver::process(Checkpoint &C) const {
   if (Error Err = verifyCheckpoint(C))
     return usageError("invalid input: " + llvm::toString(std::move(Err)));
   PassManager PM;
   // The pipeline was checked before reading the input; a fresh copy per
-  // checkpoint keeps statistics per part with -split-input-file.
-  if (Error Err = parsePipelineOption(Opts, R, PM))
+  // checkpoint keeps statistics per part with -split-input-file. A
+  // synthesized one is found now, for this input.
+  if (Error Err = isAutoPipeline(Opts) ? synthesizeInto(Opts, R, C, PM)
+                                       : parsePipelineOption(Opts, R, PM))
     return Err;
   InstrumentationOptions Instr = Opts.Instr;
   Instr.IRPrinting = Print;
@@ -1022,6 +1199,11 @@ Expected<EmitKind> checkUsage(const DriverOptions &Opts,
   if (!Kind)
     return Kind.takeError();
   PassManager PM;
+  if (isAutoPipeline(Opts) || isAutoSpelling(Opts)) {
+    if (Error Err = checkAutoPipeline(Opts, R))
+      return Err;
+    return Kind;
+  }
   if (Error Err = parsePipelineOption(Opts, R, PM))
     return Err;
   if (Error Err = checkPrintIRNames(Opts, R, PM))
@@ -1053,11 +1235,11 @@ int wopt::woptMain(int Argc, char **Argv, const PassRegistry &Registry) {
       return reportError("", std::move(Err));
     return 0;
   }
-  if (Error Err = resolveShardOutput(Opts))
-    return reportError("", std::move(Err));
   if (Error Err = loadPipelineFile(Opts))
     return reportError("", std::move(Err));
   if (Error Err = loadDriverTarget(Opts, Registry))
+    return reportError("", std::move(Err));
+  if (Error Err = resolveShardOutput(Opts))
     return reportError("", std::move(Err));
   Expected<EmitKind> Kind = checkUsage(Opts, Registry);
   if (!Kind)

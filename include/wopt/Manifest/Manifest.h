@@ -105,6 +105,10 @@ std::vector<KeyGroup> groupKeysByStem(llvm::ArrayRef<std::string> Keys,
 /// Hints use it: their fixes are pasted into pipelines.
 std::optional<std::string> quoteForPipeline(llvm::StringRef V);
 
+/// S as a literal in a `rename` rule's regex (POSIX extended): its
+/// metacharacters escaped. Hints and synthesis spell rules with it.
+std::string escapeRegex(llvm::StringRef S);
+
 /// `{0..6}`, `{0,2,5}`, `{0..3,7}`; the bare number for one value.
 std::string formatIntegerSet(llvm::ArrayRef<uint64_t> SortedUnique);
 
