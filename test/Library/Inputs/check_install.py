@@ -18,7 +18,7 @@ import re
 import subprocess
 import sys
 
-LIBS = ["IR", "Pass", "Passes", "Serialization", "Manifest", "Tools"]
+LIBS = ["IR", "Pass", "Passes", "Serialization", "Manifest", "Synth", "Tools"]
 
 
 def fail(msg):
