@@ -1,5 +1,6 @@
 //===- StateDict.cpp - Safe edits of a state dict -------------------------===//
 #include "wopt/IR/StateDict.h"
+#include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/StringMap.h"
 #include <cerrno>
 #include <cstring>
@@ -57,12 +58,17 @@ Error wopt::renameKeys(DictValue &D,
     return createStringError(inconvertibleErrorCode(), Msg);
   }
   unsigned Count = 0;
+  // A tensor several keys name (a tie) is one node: its history records
+  // the rename of the first of those keys only, so that N names of one
+  // object do not give it N steps per pass (N^2 work in what copies it).
+  SmallPtrSet<const TensorValue *, 16> Recorded;
   for (size_t I = 0; I < Entries.size(); ++I) {
     if (!NewKeys[I])
       continue;
     std::string Old = Entries[I].keyString()->str();
     if (auto *T = dyn_cast<TensorValue>(Entries[I].Val.get()))
-      T->provenance().addRename(PassName, Old, *NewKeys[I]);
+      if (Recorded.insert(T).second)
+        T->provenance().addRename(PassName, Old, *NewKeys[I]);
     Entries[I].Key = makeStr(*NewKeys[I]);
     ++Count;
   }
