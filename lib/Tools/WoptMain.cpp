@@ -135,6 +135,12 @@ std::vector<OptionSpec> buildOptionTable() {
       return Error::success();
     };
   };
+  auto Text = [](std::optional<std::string> DriverOptions::*M) {
+    return [M](O D, StringRef V) {
+      D.*M = V.str();
+      return Error::success();
+    };
+  };
   auto InstrFlag = [](bool InstrumentationOptions::*M) {
     return [M](O D, StringRef) {
       D.Instr.*M = true;
@@ -144,18 +150,12 @@ std::vector<OptionSpec> buildOptionTable() {
   return {
       {"o", "file", "Input and output",
        "Write the result to <file> ('-' for stdout), atomically",
-       [](O D, StringRef V) {
-         D.Output = V.str();
-         return Error::success();
-       }},
+       Text(&DriverOptions::Output)},
       {"emit", "kind", "Input and output",
        "Output format: text, torch, safetensors, flatbuffers, summary, "
        "manifest, diff (values against a -target checkpoint; exit 1 when "
        "anything differs) (default: from the -o extension, else text)",
-       [](O D, StringRef V) {
-         D.Emit = V.str();
-         return Error::success();
-       }},
+       Text(&DriverOptions::Emit)},
       {"verify-input-crc", "", "Input and output",
        "Check the CRC-32 of every zip record whose data the output copies "
        "(otherwise it is reused unchecked); exit 2 naming a corrupt record",
@@ -167,10 +167,7 @@ std::vector<OptionSpec> buildOptionTable() {
       {"max-shard-size", "size", "Shards",
        "Largest shard of a set written to -o DIR/ or -o NAME.index.json, "
        "e.g. 5GB (default), 500MB, 2GiB",
-       [](O D, StringRef V) {
-         D.MaxShardSize = V.str();
-         return Error::success();
-       }},
+       Text(&DriverOptions::MaxShardSize)},
       {"j", "N", "Shards", "Shards written at once (default: one per core)",
        [](O D, StringRef V) -> Error {
          unsigned N;
@@ -204,20 +201,14 @@ std::vector<OptionSpec> buildOptionTable() {
       {"o-pipeline", "file", "Pipeline",
        "Write the pipeline that ran to <file> as a .wpipe recipe "
        "(-pass-pipeline=@<file> runs it again)",
-       [](O D, StringRef V) {
-         D.OutputPipeline = V.str();
-         return Error::success();
-       }},
+       Text(&DriverOptions::OutputPipeline)},
       {"target", "file", "Pipeline",
        "What the result must match: a manifest, or any checkpoint of the "
        "model (its state dict). Passes keep the keys it expects, the "
        "pipeline ends in a verification (exit 1 on a mismatch); without -o, "
        "only the verdict is printed. Without -pass-pipeline, wopt finds the "
        "pipeline itself and prints it",
-       [](O D, StringRef V) {
-         D.TargetPath = V.str();
-         return Error::success();
-       }},
+       Text(&DriverOptions::TargetPath)},
       {"dump-pass-pipeline", "", "Pipeline",
        "Print the parsed pipeline to stderr before running it",
        Flag(&DriverOptions::DumpPipeline)},
@@ -279,10 +270,7 @@ std::vector<OptionSpec> buildOptionTable() {
        Flag(&DriverOptions::Version)},
       {"help-pass", "name", "Help",
        "Describe a pass (its options and statistics) or a pipeline",
-       [](O D, StringRef V) {
-         D.HelpPass = V.str();
-         return Error::success();
-       }},
+       Text(&DriverOptions::HelpPass)},
   };
 }
 
