@@ -33,18 +33,23 @@ _wopt_find_dependency(Threads)
 # every start (docs/Performance.md), and LLVM's imported LLVMSupport target
 # would drag in interface dependencies (zstd, z3) that what wopt uses of
 # Support does not need: zlib (llvm::crc32), threads and libdl.
+# A missing dependency: find_package(Wopt) reports it as not found, the
+# build stops. A macro, so that return() leaves the including file.
+macro(_wopt_missing msg)
+  if(WOPT_FINDING_PACKAGE)
+    set(Wopt_NOT_FOUND_MESSAGE "${msg}")
+    set(Wopt_FOUND FALSE)
+    return()
+  endif()
+  message(FATAL_ERROR "${msg}")
+endmacro()
+
 set(_wopt_llvm_archives
   ${LLVM_LIBRARY_DIR}/libLLVMSupport.a
   ${LLVM_LIBRARY_DIR}/libLLVMDemangle.a)
 foreach(_wopt_archive IN LISTS _wopt_llvm_archives)
   if(NOT EXISTS ${_wopt_archive})
-    set(_wopt_msg "wopt needs ${_wopt_archive} (Debian: llvm-19-dev)")
-    if(WOPT_FINDING_PACKAGE)
-      set(Wopt_NOT_FOUND_MESSAGE ${_wopt_msg})
-      set(Wopt_FOUND FALSE)
-      return()
-    endif()
-    message(FATAL_ERROR ${_wopt_msg})
+    _wopt_missing("wopt needs ${_wopt_archive} (Debian: llvm-19-dev)")
   endif()
 endforeach()
 
@@ -59,13 +64,7 @@ if(NOT WOPT_FINDING_PACKAGE)
 endif()
 if(NOT WOPT_LIBDEFLATE_LIBRARY OR
    (NOT WOPT_FINDING_PACKAGE AND NOT WOPT_LIBDEFLATE_INCLUDE_DIR))
-  set(_wopt_msg "wopt needs libdeflate.a and libdeflate.h (Debian: libdeflate-dev)")
-  if(WOPT_FINDING_PACKAGE)
-    set(Wopt_NOT_FOUND_MESSAGE ${_wopt_msg})
-    set(Wopt_FOUND FALSE)
-    return()
-  endif()
-  message(FATAL_ERROR ${_wopt_msg})
+  _wopt_missing("wopt needs libdeflate.a and libdeflate.h (Debian: libdeflate-dev)")
 endif()
 
 # Usage requirements every wopt library passes on: LLVM's headers and
