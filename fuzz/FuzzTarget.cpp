@@ -32,10 +32,10 @@ bool smallEnoughToWrite(const Checkpoint &C, uint64_t Limit) {
   uint64_t Total = 0;
   bool Small = true;
   C.forEachTensor([&](TensorValue &T) {
+    // dtypeBytes: sub-byte kinds (F4, F6) and overflow included.
     std::optional<uint64_t> N = T.numel();
-    uint64_t Bytes = N ? *N * dtypeSize(T.dtype()) : UINT64_MAX;
-    if (!N || Bytes / dtypeSize(T.dtype()) != *N || Bytes > Limit ||
-        (Total += Bytes) > Limit)
+    std::optional<uint64_t> Bytes = N ? dtypeBytes(T.dtype(), *N) : N;
+    if (!Bytes || *Bytes > Limit || (Total += *Bytes) > Limit)
       Small = false;
   });
   for (const StorageRef &S : C.storages())
