@@ -51,10 +51,11 @@ for t in "${TARGETS[@]}"; do
     "$WORK/corpus/$t" "${seeds[@]}" >"$log" 2>&1
   rc=$?
   set -e
-  execs=$(grep -a '^stat::number_of_executed_units:' "$log" | tail -1 | tr -dc 0-9)
+  # (|| true: under pipefail a grep that finds nothing would end the script.)
+  execs=$(grep -a '^stat::number_of_executed_units:' "$log" | tail -1 | tr -dc 0-9 || true)
   # Fork mode prints no final stats: its last "#N: cov: ..." line has them.
   [ -n "$execs" ] || execs=$(sed -n 's/^#\([0-9]*\): cov:.*/\1/p' "$log" | tail -1)
-  cov=$(grep -aoE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)
+  cov=$(grep -aoE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1 || true)
   found=$(find "$WORK/findings/$t" -type f | wc -l)
   printf '%-12s execs %-10s %-22s corpus %-6s findings %s%s\n' "$t" "${execs:-?}" \
     "${cov:-cov: ?}" "$(ls "$WORK/corpus/$t" | wc -l)" "$found" \
