@@ -58,13 +58,23 @@ const Exporter Exporters[] = {
     {EmitKind::Text, ".wir", writeText},
 };
 
-/// The safetensors writer gives a state dict without metadata the
-/// `{"format": "pt"}` that loaders expect: that, and only that, may be new.
+/// The safetensors writer gives a state dict whose metadata has no
+/// "format" the `"format": "pt"` that loaders expect: that, and only that,
+/// may be new in the root's attributes.
 std::string withoutAddedFormat(const std::string &Before, std::string After) {
-  static const std::string Added = "} attrs {\n  \"format\": \"pt\"\n}";
-  size_t At = After.rfind(Added);
-  if (At != std::string::npos && Before.find("attrs {") == std::string::npos)
-    After.replace(At, Added.size(), "}");
+  if (Before.find("\"format\"") != std::string::npos)
+    return After;
+  size_t Attrs = After.rfind("} attrs {\n");
+  if (Attrs == std::string::npos)
+    return After;
+  static const std::string Line = "  \"format\": \"pt\"\n";
+  size_t At = After.find(Line, Attrs);
+  if (At == std::string::npos)
+    return After;
+  After.erase(At, Line.size());
+  static const std::string Empty = "} attrs {\n}";
+  if (After.compare(Attrs, Empty.size(), Empty) == 0)
+    After.replace(Attrs, Empty.size(), "}");
   return After;
 }
 

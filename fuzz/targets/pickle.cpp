@@ -37,8 +37,11 @@ ReaderLimits fuzzLimits() {
 /// Reads the pickle; Storages gets, for each storage a persistent id names
 /// ('storage', torch.<T>Storage, key, location, numel), its size in bytes
 /// (nullopt when it is no such tuple or too large to make).
-Expected<ValuePtr> readPickle(ArrayRef<uint8_t> Bytes,
-                              StringMap<std::optional<uint64_t>> *Storages) {
+/// A Checkpoint holds the value with the reader's graph, so that cycles in
+/// it are freed with it (a bare ValuePtr of a cycle would leak).
+Expected<std::unique_ptr<Checkpoint>>
+readPickle(ArrayRef<uint8_t> Bytes,
+           StringMap<std::optional<uint64_t>> *Storages) {
   PickleReader R(Bytes, "fuzz.pkl", fuzzLimits());
   if (Storages)
     R.setPersistentLoad(
@@ -64,27 +67,29 @@ Expected<ValuePtr> readPickle(ArrayRef<uint8_t> Bytes,
           Storages->try_emplace(Key, Size);
           return Pid;
         });
-  return R.read();
-}
-
-std::string printValue(const ValuePtr &V) {
-  Checkpoint C(V);
-  return fuzz::printWithData(C);
+  Expected<ValuePtr> V = R.read();
+  if (!V)
+    return V.takeError();
+  auto C = std::make_unique<Checkpoint>(std::move(*V));
+  C->setGraph(R.graph());
+  return C;
 }
 
 /// A value without storages: pickle writer, pickle reader, same value.
-void plainRoundTrip(const ValuePtr &V) {
+void plainRoundTrip(const Checkpoint &C) {
   PickleWriter W;
-  fuzz::mustSucceed("pickle", "writing the value back", W.writeValue(*V));
+  fuzz::mustSucceed("pickle", "writing the value back",
+                    W.writeValue(*C.root()));
   std::string Out = W.finish();
-  Expected<ValuePtr> Again =
+  Expected<std::unique_ptr<Checkpoint>> Again =
       readPickle(ArrayRef<uint8_t>(
                      reinterpret_cast<const uint8_t *>(Out.data()), Out.size()),
                  nullptr);
   if (!Again)
     fuzz::propertyFailed("pickle", "the writer's pickle does not read back: " +
                                        toString(Again.takeError()));
-  std::string Before = printValue(V), After = printValue(*Again);
+  std::string Before = fuzz::printWithData(C),
+              After = fuzz::printWithData(**Again);
   if (Before != After)
     fuzz::propertyFailed("pickle", "read -> write -> read changed the value",
                          Before, After);
@@ -120,13 +125,13 @@ bool writeArchive(const std::string &Path, ArrayRef<uint8_t> Pickle,
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *Data, size_t Size) {
   ArrayRef<uint8_t> Bytes(Data, Size);
   StringMap<std::optional<uint64_t>> Storages;
-  Expected<ValuePtr> V = readPickle(Bytes, &Storages);
+  Expected<std::unique_ptr<Checkpoint>> V = readPickle(Bytes, &Storages);
   if (!V) {
     fuzz::expectCleanError(V.takeError());
     return 0;
   }
   if (Storages.empty()) {
-    plainRoundTrip(*V);
+    plainRoundTrip(**V);
     return 0;
   }
   // Names the torch importer could not find records for are refused there
