@@ -201,6 +201,12 @@ Error wopt::verifyCheckpoint(const Checkpoint &C) {
   if (!C.root())
     return createStringError(inconvertibleErrorCode(),
                              "checkpoint has no root value");
+  // What the torch export writes as the byteorder record, which its
+  // reader accepts only spelled so.
+  if (C.ByteOrder != "little" && C.ByteOrder != "big")
+    return createStringError(inconvertibleErrorCode(),
+                             "byte order '" + C.ByteOrder +
+                                 "' is neither 'little' nor 'big'");
   // Every walk after this one recurses; this one too.
   if (graphDepth(*C.root(), MaxGraphDepth + 1) > MaxGraphDepth)
     return createStringError(inconvertibleErrorCode(),

@@ -320,9 +320,8 @@ void FlatbufferWriter::build(uint64_t DataStart, std::vector<Blob> &Blobs) {
     auto Key = B.CreateString(S.key());
     auto Type = B.CreateString(dtypeName(S.elementType()).str());
     auto Location = B.CreateString(S.location());
-    Entries.push_back(fb::CreateStorageEntry(B, Key, Type, !S.hasData(),
-                                             Blobs[I].Offset, S.numBytes(),
-                                             Location));
+    Entries.push_back(fb::CreateStorageEntry(
+        B, Key, Type, !S.hasData(), Blobs[I].Offset, S.numBytes(), Location));
   }
   auto StorVec = B.CreateVector(Entries);
   std::vector<NodeRef> Nodes;
@@ -434,8 +433,10 @@ private:
   StringRef File;
   const fb::Checkpoint &Root;
   const std::vector<StorageRef> &Stors;
-  std::vector<ValuePtr> Built;
+  // Graph before Built: members die in reverse order, and the graph frees
+  // a cycle only once nothing else (Built) holds its nodes.
   std::shared_ptr<ValueGraph> Graph = std::make_shared<ValueGraph>();
+  std::vector<ValuePtr> Built;
 };
 } // namespace
 

@@ -126,10 +126,13 @@ private:
   uint64_t Pos = 0;
   uint64_t Opcodes = 0;
   uint64_t Nodes = 0;
+  // Graph before Stack and Memo: members die in reverse order, and the
+  // graph frees a cycle only once nothing else holds its nodes (a pickle
+  // refused half-way would otherwise leak its cycles).
+  std::shared_ptr<ValueGraph> Graph = std::make_shared<ValueGraph>();
   std::vector<ValuePtr> Stack;
   std::vector<size_t> Marks;
   llvm::DenseMap<uint64_t, ValuePtr> Memo;
-  std::shared_ptr<ValueGraph> Graph = std::make_shared<ValueGraph>();
 };
 
 } // namespace wopt
