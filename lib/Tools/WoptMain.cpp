@@ -679,8 +679,8 @@ Error writePipelineFile(const DriverOptions &Opts, const PassManager &PM) {
 // Synthesis (-target without -pass-pipeline, or -pass-pipeline=auto)
 //===----------------------------------------------------------------------===//
 
-Error checkPrintIRNames(const DriverOptions &Opts, const PassRegistry &R,
-                        const PassManager &PM);
+Error checkParsedPipeline(const DriverOptions &Opts, const PassRegistry &R,
+                          const PassManager &PM);
 
 /// -pass-pipeline=auto or auto{verify options}.
 bool isAutoSpelling(const DriverOptions &Opts) {
@@ -833,13 +833,7 @@ Error synthesizeInto(const DriverOptions &Opts, const PassRegistry &R,
     return Err;
   if (Error Err = addTarget(Opts, R, PM))
     return Err;
-  if (Error Err = checkPrintIRNames(Opts, R, PM))
-    return Err;
-  if (Opts.DumpPipeline) {
-    PM.printAsTextualPipeline(llvm::errs());
-    llvm::errs() << '\n';
-  }
-  return Error::success();
+  return checkParsedPipeline(Opts, R, PM);
 }
 
 Error Driver::process(Checkpoint &C) const {
@@ -1175,6 +1169,19 @@ Error checkPrintIRNames(const DriverOptions &Opts, const PassRegistry &R,
   return Error::success();
 }
 
+/// What every parsed pipeline, given or synthesized, goes through: the
+/// -print-ir-* names checked against it, and -dump-pass-pipeline.
+Error checkParsedPipeline(const DriverOptions &Opts, const PassRegistry &R,
+                          const PassManager &PM) {
+  if (Error Err = checkPrintIRNames(Opts, R, PM))
+    return Err;
+  if (Opts.DumpPipeline) {
+    PM.printAsTextualPipeline(llvm::errs());
+    llvm::errs() << '\n';
+  }
+  return Error::success();
+}
+
 /// Everything before reading the input: a usage error costs no I/O.
 Expected<EmitKind> checkUsage(const DriverOptions &Opts,
                               const PassRegistry &R) {
@@ -1194,12 +1201,8 @@ Expected<EmitKind> checkUsage(const DriverOptions &Opts,
   }
   if (Error Err = parsePipelineOption(Opts, R, PM))
     return Err;
-  if (Error Err = checkPrintIRNames(Opts, R, PM))
+  if (Error Err = checkParsedPipeline(Opts, R, PM))
     return Err;
-  if (Opts.DumpPipeline) {
-    PM.printAsTextualPipeline(llvm::errs());
-    llvm::errs() << '\n';
-  }
   return Kind;
 }
 
